@@ -1,0 +1,1 @@
+"""Orchestration: the CLI, reports, and Prefect flows that wire the library together."""

@@ -1,0 +1,133 @@
+"""The ``mmdiff`` command line: train, generate, evaluate, demo."""
+from __future__ import annotations
+
+import json
+import sys
+from functools import wraps
+from pathlib import Path
+from typing import Callable, Optional
+
+import typer
+
+from generators.core.sampling import SAMPLERS
+
+ROOT = Path(__file__).resolve().parents[1]
+IMAGE_CHECKPOINT = ROOT / "data" / "checkpoints" / "image-digits"
+CLASSIFIER_CHECKPOINT = ROOT / "data" / "checkpoints" / "digit-classifier"
+
+app = typer.Typer(help="mmdiff: multi-modal diffusion generators on one core.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+train_app = typer.Typer(help="Train a model.", no_args_is_help=True)
+generate_app = typer.Typer(help="Generate samples.", no_args_is_help=True)
+evaluate_app = typer.Typer(help="Evaluate a model.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+app.add_typer(generate_app, name="generate")
+app.add_typer(evaluate_app, name="evaluate")
+
+
+def friendly_errors(fn: Callable) -> Callable:
+    """Turn ValueErrors (bad parameters, broken checkpoints) into one clear line and exit code 2."""
+
+    @wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ValueError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=2) from None
+
+    return wrapper
+
+
+def parse_labels(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"--labels must be comma-separated integers like 3,7; got {text!r}") from None
+
+
+@train_app.command("image")
+@friendly_errors
+def train_image_cmd(
+    preset: str = typer.Option("small", help="tiny | small | base"),
+    out: Path = typer.Option(IMAGE_CHECKPOINT, help="checkpoint folder (resumes if it holds training_state/)"),
+    steps: Optional[int] = typer.Option(None, help="override the preset's number of steps"),
+    seed: int = typer.Option(0),
+    mixed_precision: str = typer.Option("no", help="no | bf16 | fp16"),
+    checkpoint_every: Optional[int] = typer.Option(None),
+) -> None:
+    """Train the class-conditional digits generator."""
+    from generators.image.train import train_image
+
+    command = "mmdiff " + " ".join(sys.argv[1:])
+    result = train_image(out, preset, steps, seed, mixed_precision, checkpoint_every, command=command)
+    typer.echo(json.dumps({"out": str(out), "steps": result.steps, "resumed_from": result.resumed_from,
+                           "images_per_second": round(result.samples_per_second, 1)}))
+
+
+@train_app.command("digit-classifier")
+@friendly_errors
+def train_classifier_cmd(out: Path = typer.Option(CLASSIFIER_CHECKPOINT), epochs: int = typer.Option(30)) -> None:
+    """Train the evaluation digit classifier on the train split."""
+    from evaluation.digits import train_digit_classifier
+
+    typer.echo(json.dumps(train_digit_classifier(out, epochs=epochs)))
+
+
+@generate_app.command("image")
+@friendly_errors
+def generate_image_cmd(
+    labels: str = typer.Option("0,1,2,3,4,5,6,7,8,9", help="comma-separated digits"),
+    steps: int = typer.Option(25, help="sampler steps"),
+    sampler: str = typer.Option("dpmsolver++", help=" | ".join(SAMPLERS)),
+    guidance: float = typer.Option(3.0, help="classifier-free guidance scale (0 = unconditional)"),
+    seed: int = typer.Option(0),
+    checkpoint: Path = typer.Option(IMAGE_CHECKPOINT),
+    out: Path = typer.Option(Path("outputs/generate"), help="folder for the PNGs"),
+) -> None:
+    """Generate digits for the given labels and write PNGs."""
+    from generators.image import ImageGenerator
+
+    label_list = parse_labels(labels)
+    gen = ImageGenerator.from_pretrained(checkpoint)
+    result = gen(label_list, num_inference_steps=steps, sampler=sampler, guidance_scale=guidance, seed=seed, progress=True)
+    for path in result.save(out):
+        typer.echo(str(path))
+
+
+@evaluate_app.command("image")
+@friendly_errors
+def evaluate_image_cmd(
+    checkpoint: Path = typer.Option(IMAGE_CHECKPOINT),
+    per_class: int = typer.Option(100, help="generated digits per label"),
+    sampler: str = typer.Option("dpmsolver++"),
+    steps: int = typer.Option(25),
+    guidance: float = typer.Option(3.0),
+    seed: int = typer.Option(0),
+    write_metrics: bool = typer.Option(False, help="write metrics.json into the checkpoint folder"),
+) -> None:
+    """Accuracy, Frechet distance and CAS of generated digits against held-out real digits."""
+    from generators.core.checkpoint import atomic_write_json
+    from generators.image import ImageGenerator
+    from generators.image.evaluate import evaluate_image_generator
+
+    gen = ImageGenerator.from_pretrained(checkpoint)
+    metrics = evaluate_image_generator(gen, per_class, sampler, steps, guidance, seed)
+    metrics["command"] = "mmdiff " + " ".join(sys.argv[1:])
+    if write_metrics:
+        atomic_write_json(Path(checkpoint) / "metrics.json", metrics)
+    typer.echo(json.dumps(metrics, indent=2))
+
+
+@app.command("demo")
+@friendly_errors
+def demo_cmd(out: Path = typer.Option(Path("outputs")), seed: int = typer.Option(0)) -> None:
+    """Run the main job on the shipped checkpoints and write outputs/<run-id>/index.html."""
+    from flows.demo import run_demo
+
+    path = run_demo(out, seed=seed)
+    typer.echo(f"gallery: {path.resolve()}")
+
+
+if __name__ == "__main__":
+    app()

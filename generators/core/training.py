@@ -1,0 +1,206 @@
+"""The training loop every family uses, on accelerate (mixed precision, accumulation, multi-process).
+
+``train(model, loss_fn, data, config, output_dir)`` runs ``config.max_steps`` optimiser steps of
+``loss_fn(model, *batch, generator=...)`` with AdamW, linear warm-up, gradient clipping and an
+EMA of the weights (diffusers ``EMAModel``). Every ``checkpoint_every`` steps it writes
+``output_dir/training_state/`` (weights, EMA, optimiser, step) atomically; calling ``train``
+again with the same ``output_dir`` resumes from there, losing at most one checkpoint interval.
+Batches and noise are drawn from generators seeded by (seed, step), so a resumed run sees the
+same batches it would have seen without the crash.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from accelerate import Accelerator
+from diffusers.training_utils import EMAModel
+from torch import nn
+from tqdm.auto import tqdm
+
+from .checkpoint import atomic_save_tensors, atomic_write_json, load_state_checked, load_tensors, read_json
+
+STATE_DIR = "training_state"
+MIXED_PRECISION = ("no", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings; every field is explicit (EDM's ``training_loop`` style)."""
+
+    max_steps: int = 1000
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 100
+    grad_accum_steps: int = 1
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    mixed_precision: str = "no"
+    checkpoint_every: int = 500
+    seed: int = 0
+    cpu: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("max_steps", "batch_size", "grad_accum_steps", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ValueError(f"mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
+
+
+@dataclass
+class TrainResult:
+    """What a training run did."""
+
+    steps: int
+    resumed_from: int
+    losses: list[float]
+    seconds: float
+    samples_per_second: float
+    peak_memory_mb: float | None
+
+
+LossFn = Callable[..., torch.Tensor]
+
+
+def _save_state(directory: Path, model: nn.Module, ema: EMAModel, optimizer: torch.optim.Optimizer, step: int) -> None:
+    """Write the resumable state to a fresh folder, then swap it into place."""
+    tmp = directory.with_name(directory.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    names = [n for n, _ in model.named_parameters()]
+    atomic_save_tensors(tmp / "model.safetensors", model.state_dict())
+    atomic_save_tensors(tmp / "ema.safetensors", dict(zip(names, ema.shadow_params)))
+    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    atomic_write_json(tmp / "state.json", {"step": step, "ema_optimization_step": ema.optimization_step})
+    old = directory.with_name(directory.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if directory.exists():
+        os.replace(directory, old)
+    os.replace(tmp, directory)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _load_state(directory: Path, model: nn.Module, ema: EMAModel, optimizer: torch.optim.Optimizer) -> int:
+    state = read_json(directory / "state.json", "training state")
+    load_state_checked(model, load_tensors(directory / "model.safetensors"), directory)
+    ema_weights = load_tensors(directory / "ema.safetensors")
+    names = [n for n, _ in model.named_parameters()]
+    ema.shadow_params = [ema_weights[n].clone() for n in names]
+    ema.optimization_step = int(state["ema_optimization_step"])
+    optimizer.load_state_dict(torch.load(directory / "optimizer.pt", weights_only=True))
+    return int(state["step"])
+
+
+def ema_state_dict(model: nn.Module, ema: EMAModel) -> dict[str, torch.Tensor]:
+    """The model's state dict with parameters replaced by their EMA (buffers unchanged)."""
+    state = dict(model.state_dict())
+    for (name, _), shadow in zip(model.named_parameters(), ema.shadow_params):
+        state[name] = shadow.detach().clone()
+    return state
+
+
+def train(
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: Sequence[torch.Tensor],
+    config: TrainConfig,
+    output_dir: str | os.PathLike,
+    on_checkpoint: Callable[[int, nn.Module, dict[str, torch.Tensor]], None] | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train ``model`` on in-memory tensors ``data`` (all with the same first dim).
+
+    Args:
+        model: the network; ``loss_fn(model, *batch, generator=g)`` returns a scalar loss.
+        loss_fn: a loss callable such as :class:`~generators.core.losses.DiffusionLoss`.
+        data: tensors sharing dim 0 (e.g. images and labels).
+        config: optimisation settings.
+        output_dir: where ``training_state/`` lives; an existing one is resumed.
+        on_checkpoint: called on the main process after each checkpoint with
+            (step, unwrapped model, EMA state dict), e.g. to publish a model folder.
+        progress: show a tqdm bar with the loss.
+    """
+    n = int(data[0].shape[0])
+    if any(int(d.shape[0]) != n for d in data):
+        raise ValueError("all data tensors must have the same first dimension")
+    output_dir = Path(output_dir)
+    state_dir = output_dir / STATE_DIR
+    accelerator = Accelerator(
+        mixed_precision=config.mixed_precision,
+        gradient_accumulation_steps=config.grad_accum_steps,
+        cpu=config.cpu,
+    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    ema = EMAModel(model.parameters(), decay=config.ema_decay, use_ema_warmup=True, power=2 / 3)
+    start = 0
+    if (state_dir / "state.json").is_file():
+        start = _load_state(state_dir, model, ema, optimizer)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    ema.to(accelerator.device)
+    device = accelerator.device
+    data = [d.to(device) for d in data]
+    rank, world = accelerator.process_index, accelerator.num_processes
+    losses: list[float] = []
+    bar = tqdm(total=config.max_steps, initial=start, desc="train", disable=not (progress and accelerator.is_main_process))
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    t0 = time.perf_counter()
+    model.train()
+    for step in range(start, config.max_steps):
+        for g in optimizer.param_groups:
+            g["lr"] = config.learning_rate * min(1.0, (step + 1) / max(1, config.warmup_steps))
+        for micro in range(config.grad_accum_steps):
+            gen = torch.Generator().manual_seed(((config.seed * 1_000_003 + step) * 64 + micro) * 97 + rank)
+            idx = torch.randint(0, n, (config.batch_size,), generator=gen).to(device)
+            with accelerator.accumulate(model), accelerator.autocast():
+                loss = loss_fn(model, *[d[idx] for d in data], generator=gen)
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and config.grad_clip > 0:
+                    accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+        ema.step(accelerator.unwrap_model(model).parameters())
+        losses.append(float(loss.detach()))
+        bar.update(1)
+        bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        done = step + 1
+        if done % config.checkpoint_every == 0 or done == config.max_steps:
+            accelerator.wait_for_everyone()
+            if accelerator.is_main_process:
+                inner = accelerator.unwrap_model(model)
+                _save_state(state_dir, inner, ema, optimizer, done)
+                if on_checkpoint is not None:
+                    on_checkpoint(done, inner, ema_state_dict(inner, ema))
+    bar.close()
+    seconds = time.perf_counter() - t0
+    steps_run = config.max_steps - start
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    rate = steps_run * config.batch_size * config.grad_accum_steps * world / seconds if steps_run else 0.0
+    return TrainResult(config.max_steps, start, losses, seconds, rate, peak)
+
+
+def write_train_record(directory: str | os.PathLike, command: str, config: TrainConfig, result: TrainResult, extra: dict | None = None) -> None:
+    """Record how a shipped checkpoint was produced (``training.json``)."""
+    record = {
+        "command": command,
+        "train_config": asdict(config),
+        "steps": result.steps,
+        "final_loss_mean_last_100": sum(result.losses[-100:]) / max(1, len(result.losses[-100:])),
+        "seconds_this_run": round(result.seconds, 1),
+        "samples_per_second": round(result.samples_per_second, 1),
+        **(extra or {}),
+    }
+    atomic_write_json(Path(directory) / "training.json", record)
+
+
