@@ -119,6 +119,88 @@ def evaluate_image_cmd(
     typer.echo(json.dumps(metrics, indent=2))
 
 
+TEXT2IMG_CHECKPOINT = ROOT / "data" / "checkpoints" / "image-text2img"
+CONTROLNET_CHECKPOINT = ROOT / "data" / "checkpoints" / "image-controlnet-edges"
+
+
+@train_app.command("text2img")
+@friendly_errors
+def train_text2img_cmd(base: Path = typer.Option(IMAGE_CHECKPOINT), out: Path = typer.Option(TEXT2IMG_CHECKPOINT),
+                       steps: int = typer.Option(1500), batch_size: int = typer.Option(64), lr: float = typer.Option(1e-3),
+                       seed: int = typer.Option(0)) -> None:
+    """Fine-tune the digits model into a text-conditioned one (captions from measured attributes)."""
+    from generators.image.text2img import train_text2img
+
+    result = train_text2img(out, base, steps, batch_size, lr, seed=seed, command="mmdiff " + " ".join(sys.argv[1:]))
+    typer.echo(f"trained {result.steps} steps -> {out}")
+
+
+@train_app.command("controlnet")
+@friendly_errors
+def train_controlnet_cmd(base: Path = typer.Option(IMAGE_CHECKPOINT), out: Path = typer.Option(CONTROLNET_CHECKPOINT),
+                         steps: int = typer.Option(1500), batch_size: int = typer.Option(64), lr: float = typer.Option(1e-3),
+                         seed: int = typer.Option(0)) -> None:
+    """Train an edge-map ControlNet adapter on the frozen digits model."""
+    from generators.image.controlnet import train_controlnet
+
+    result = train_controlnet(out, base, steps, batch_size, lr, seed=seed, command="mmdiff " + " ".join(sys.argv[1:]))
+    typer.echo(f"trained {result.steps} steps -> {out}")
+
+
+@generate_app.command("text2img")
+@friendly_errors
+def generate_text2img_cmd(prompt: list[str] = typer.Option(..., help="a prompt, e.g. 'a thin upright two' (repeatable)"),
+                          steps: int = typer.Option(25), guidance: float = typer.Option(3.0), seed: int = typer.Option(0),
+                          checkpoint: Path = typer.Option(TEXT2IMG_CHECKPOINT),
+                          out: Path = typer.Option(Path("outputs/text2img"))) -> None:
+    """Generate one digit per prompt with classifier-free guidance."""
+    from generators.image.text2img import TextImageGenerator
+
+    result = TextImageGenerator.from_pretrained(checkpoint)(prompt, steps, guidance_scale=guidance, seed=seed)
+    for path in result.save(out):
+        typer.echo(str(path))
+
+
+@generate_app.command("image-control")
+@friendly_errors
+def generate_image_control_cmd(control: list[Path] = typer.Option(..., help="edge-map PNG (white edges on black)"),
+                               labels: Optional[str] = typer.Option(None, help="optional digits, one per map"),
+                               steps: int = typer.Option(25), seed: int = typer.Option(0),
+                               checkpoint: Path = typer.Option(CONTROLNET_CHECKPOINT),
+                               out: Path = typer.Option(Path("outputs/image-control"))) -> None:
+    """Edge map -> digit with the ControlNet adapter on the frozen digits model."""
+    import numpy as np
+    from PIL import Image
+
+    from generators.image.controlnet import ControlNetImageGenerator
+
+    gen = ControlNetImageGenerator.from_pretrained(checkpoint)
+    maps = np.stack([np.asarray(Image.open(p).convert("L")) for p in control])
+    result = gen(maps, parse_labels(labels) if labels else None, steps, seed=seed)
+    for path in result.save(out):
+        typer.echo(str(path))
+
+
+@evaluate_app.command("text2img")
+@friendly_errors
+def evaluate_text2img_cmd(checkpoint: Path = typer.Option(TEXT2IMG_CHECKPOINT), base: Path = typer.Option(IMAGE_CHECKPOINT),
+                          prompts: int = typer.Option(200), steps: int = typer.Option(25), seed: int = typer.Option(0)) -> None:
+    """Digit and attribute accuracy on held-out prompt phrasings (writes metrics.json)."""
+    from generators.image.evaluate_conditioning import evaluate_text2img
+
+    typer.echo(json.dumps(evaluate_text2img(checkpoint, base, prompts, steps, seed=seed), indent=2))
+
+
+@evaluate_app.command("controlnet")
+@friendly_errors
+def evaluate_controlnet_cmd(checkpoint: Path = typer.Option(CONTROLNET_CHECKPOINT), images: int = typer.Option(200),
+                            steps: int = typer.Option(25), seed: int = typer.Option(0)) -> None:
+    """Edge F1 of ControlNet outputs vs the input maps, beside the unconditioned base (writes metrics.json)."""
+    from generators.image.evaluate_conditioning import evaluate_controlnet
+
+    typer.echo(json.dumps(evaluate_controlnet(checkpoint, images, steps, seed), indent=2))
+
+
 @app.command("demo")
 @friendly_errors
 def demo_cmd(out: Path = typer.Option(Path("outputs")), seed: int = typer.Option(0)) -> None:
@@ -127,6 +209,31 @@ def demo_cmd(out: Path = typer.Option(Path("outputs")), seed: int = typer.Option
 
     path = run_demo(out, seed=seed)
     typer.echo(f"gallery: {path.resolve()}")
+
+
+@app.command("serve")
+@friendly_errors
+def serve_cmd(
+    params_file: Optional[Path] = typer.Option(None, help="JSON parameters of the nightly generation run"),
+    checkpoint: Optional[Path] = typer.Option(None, help="default image checkpoint in the forms (shipped one if unset)"),
+    output_root: Optional[Path] = typer.Option(None, help="default folder for run folders (outputs/ if unset)"),
+    schedules: bool = typer.Option(True, help="attach the example nightly schedules"),
+    limit: int = typer.Option(2, help="flow runs executed at once"),
+) -> None:
+    """Register deployments for every flow (with example schedules) on PREFECT_API_URL and serve them."""
+    from flows.serve import DEFAULT_PARAMS_FILE, serve_all
+
+    serve_all(params_file or DEFAULT_PARAMS_FILE, None if checkpoint is None else str(checkpoint),
+              None if output_root is None else str(output_root), schedules, limit)
+
+
+@app.command("dashboard")
+@friendly_errors
+def dashboard_cmd(port: int = typer.Option(4200, help="port on 127.0.0.1")) -> None:
+    """Start a local Prefect server (SQLite unless PREFECT_SERVER_DATABASE_CONNECTION_URL is set) and serve."""
+    from flows.dashboard import run_dashboard
+
+    run_dashboard(port)
 
 
 if __name__ == "__main__":
