@@ -115,6 +115,16 @@ def _time_grid(sde: SDE, n: int, like: torch.Tensor) -> torch.Tensor:
     return torch.linspace(1.0, sde.t_min, n + 1, dtype=like.dtype, device=like.device)
 
 
+def _euler_maruyama_step(
+    denoise: DenoiseFn, sde: SDE, x: torch.Tensor, t: torch.Tensor, dt: float, generator: torch.Generator | None
+) -> torch.Tensor:
+    """x_{t - dt} = x - [f - g^2 score] dt + g sqrt(dt) z: one reverse-SDE step (Song et al. 2021, eq. 6)."""
+    g = append_dims(sde.diffusion(t).to(x.dtype), x.ndim)
+    drift = sde.drift(x, t) - g**2 * sde_score(denoise, sde, x, t)
+    z = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+    return x - drift * dt + g * math.sqrt(dt) * z
+
+
 def sample_reverse_sde(
     denoise: DenoiseFn,
     noise: torch.Tensor,
@@ -127,12 +137,7 @@ def sample_reverse_sde(
     x = sde.prior(noise)
     ts = _time_grid(sde, num_steps, x)
     for i in range(num_steps):
-        t = ts[i].expand(x.shape[0])
-        dt = float(ts[i] - ts[i + 1])
-        g = append_dims(sde.diffusion(t).to(x.dtype), x.ndim)
-        drift = sde.drift(x, t) - g**2 * sde_score(denoise, sde, x, t)
-        z = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
-        x = x - drift * dt + g * math.sqrt(dt) * z
+        x = _euler_maruyama_step(denoise, sde, x, ts[i].expand(x.shape[0]), float(ts[i] - ts[i + 1]), generator)
         if callback is not None:
             callback(i, num_steps, x)
     return _final_denoise(denoise, sde, x, ts[-1].expand(x.shape[0]))
@@ -181,10 +186,7 @@ def sample_predictor_corrector(
         t = ts[i].expand(x.shape[0])
         dt = float(ts[i] - ts[i + 1])
         x = langevin_corrector(denoise, sde, x, t, snr, corrector_steps, dt, generator)
-        g = append_dims(sde.diffusion(t).to(x.dtype), x.ndim)
-        drift = sde.drift(x, t) - g**2 * sde_score(denoise, sde, x, t)
-        z = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
-        x = x - drift * dt + g * math.sqrt(dt) * z
+        x = _euler_maruyama_step(denoise, sde, x, t, dt, generator)
         if callback is not None:
             callback(i, num_steps, x)
     return _final_denoise(denoise, sde, x, ts[-1].expand(x.shape[0]))

@@ -1,0 +1,158 @@
+"""Benchmark the digits generator: sample quality against network evaluations, training
+throughput and peak memory, and sampling speed. Writes bench/results/image_*.json.
+
+    python -m bench.bench_image quality   [--per-class 30]
+    python -m bench.bench_image throughput
+    python -m bench.bench_image sampling
+
+Reference (issue #2, measured on this 2-core machine): denoising-diffusion-pytorch
+Unet(dim=32, dim_mults=(1, 2, 2)), 1.4 M parameters, 16x16, batch 64: 198 training images/s
+and 0.063 s per image with 25 DDIM steps.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+CHECKPOINT = ROOT / "data" / "checkpoints" / "image-digits"
+REFERENCE = {"name": "denoising-diffusion-pytorch Unet(dim=32, dim_mults=(1,2,2))", "parameters": 1.4e6,
+             "train_images_per_second": 198.0, "seconds_per_image_ddim25": 0.063}
+
+# (label, sampler, steps, network evaluations per sample before CFG doubling)
+QUALITY_CONFIGS = [
+    ("DDPM-1000", "ddpm", 1000, 1000),
+    ("DDIM-10", "ddim", 10, 10),
+    ("DDIM-25", "ddim", 25, 25),
+    ("DDIM-50", "ddim", 50, 50),
+    ("DPM-Solver++-10", "dpmsolver++", 10, 10),
+    ("DPM-Solver++-20", "dpmsolver++", 20, 20),
+    ("DPM-Solver++-25", "dpmsolver++", 25, 25),
+    ("UniPC-20", "unipc", 20, 20),
+    ("PF-ODE-Heun-25", "pf-ode", 25, 51),
+    ("PC-VP-100", "pc-vp", 100, 201),
+]
+
+
+def _machine() -> dict:
+    return {"machine": platform.machine(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "load_average_at_start": list(os.getloadavg()), "torch": torch.__version__}
+
+
+def _write(name: str, payload: dict) -> Path:
+    from generators.core.checkpoint import atomic_write_json
+
+    path = RESULTS / f"{name}.json"
+    atomic_write_json(path, payload)
+    return path
+
+
+def quality(per_class: int, guidance: float) -> dict:
+    """Accuracy / FD / CAS of each sampler configuration on the shipped checkpoint."""
+    from generators.image import ImageGenerator
+    from generators.image.evaluate import evaluate_image_generator
+
+    gen = ImageGenerator.from_pretrained(CHECKPOINT)
+    rows = {}
+    for label, sampler, steps, nfe in QUALITY_CONFIGS:
+        m = evaluate_image_generator(gen, per_class, sampler, steps, guidance, seed=0)
+        rows[label] = {"nfe": nfe, **{k: m[k] for k in ("accuracy", "fd", "fd_real_baseline", "fd_ratio_to_baseline",
+                                                         "cas", "cas_real_baseline", "seconds_per_image")}}
+        print(label, json.dumps(rows[label]), flush=True)
+    ref = rows["DDPM-1000"]
+    dpm = rows["DPM-Solver++-20"]
+    goal = {
+        "accuracy_within_5pct": dpm["accuracy"] >= 0.95 * ref["accuracy"],
+        "fd_within_5pct": dpm["fd"] <= 1.05 * ref["fd"],
+        "cas_within_5pct": dpm["cas"] >= 0.95 * ref["cas"],
+    }
+    return {**_machine(), "per_class": per_class, "guidance_scale": guidance, "checkpoint": str(CHECKPOINT.relative_to(ROOT)),
+            "results": rows, "goal_dpmsolver20_within_5pct_of_ddpm1000": goal}
+
+
+def _train_once(preset: str, steps: int) -> dict:
+    """One training measurement in this process (run in a fresh subprocess for clean peak memory)."""
+    from generators.image.model import build_model
+    from generators.image.train import train_image
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        result = train_image(Path(tmp) / "run", preset, max_steps=steps, checkpoint_every=10**6, progress=False)
+        wall = time.perf_counter() - t0
+    params = sum(p.numel() for p in build_model(preset).parameters())
+    return {"images_per_second": result.samples_per_second, "wall_seconds": wall, "parameters": params,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def throughput(repeats: int = 3) -> dict:
+    out = {}
+    for preset, steps in (("tiny", 60), ("small", 40)):
+        runs = []
+        for _ in range(repeats):
+            res = subprocess.run([sys.executable, "-m", "bench.bench_image", "_train_once", preset, str(steps)],
+                                 cwd=ROOT, capture_output=True, text=True, check=True)
+            runs.append(json.loads(res.stdout.strip().splitlines()[-1]))
+        rates = [r["images_per_second"] for r in runs]
+        out[preset] = {"steps_per_run": steps, "runs": repeats, "parameters": runs[0]["parameters"],
+                       "images_per_second_median": round(statistics.median(rates), 1),
+                       "images_per_second_all": [round(r, 1) for r in rates],
+                       "peak_rss_mb_median": round(statistics.median(r["peak_rss_mb"] for r in runs), 1)}
+        print(preset, json.dumps(out[preset]), flush=True)
+    small = out["small"]["images_per_second_median"]
+    return {**_machine(), "batch_size": 64, "image_size": {"tiny": 8, "small": 16}, "presets": out, "reference": REFERENCE,
+            "ratio_small_to_reference": round(small / REFERENCE["train_images_per_second"], 3)}
+
+
+def sampling(repeats: int = 3, batch: int = 64) -> dict:
+    """Seconds per image with 25 DDIM steps, without guidance (like the unconditional reference) and with CFG."""
+    from generators.image import ImageGenerator
+
+    gen = ImageGenerator.from_pretrained(CHECKPOINT)
+    labels = [i % 10 for i in range(batch)]
+    out = {}
+    for name, guidance in (("ddim25_no_guidance", 1.0), ("ddim25_cfg3", 3.0), ("dpmsolver++25_cfg3", 3.0)):
+        sampler = "dpmsolver++" if name.startswith("dpm") else "ddim"
+        gen(labels[:4], num_inference_steps=2, sampler=sampler, guidance_scale=guidance)
+        times = []
+        for r in range(repeats):
+            t0 = time.perf_counter()
+            gen(labels, num_inference_steps=25, sampler=sampler, guidance_scale=guidance, seed=r)
+            times.append((time.perf_counter() - t0) / batch)
+        out[name] = {"seconds_per_image_median": round(statistics.median(times), 4), "all": [round(t, 4) for t in times]}
+        print(name, json.dumps(out[name]), flush=True)
+    return {**_machine(), "batch_size": batch, "results": out, "reference": REFERENCE,
+            "ratio_reference_to_ours_ddim25": round(REFERENCE["seconds_per_image_ddim25"] / out["ddim25_no_guidance"]["seconds_per_image_median"], 3)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["quality", "throughput", "sampling", "all", "_train_once"])
+    parser.add_argument("args", nargs="*")
+    parser.add_argument("--per-class", type=int, default=30)
+    parser.add_argument("--guidance", type=float, default=3.0)
+    ns = parser.parse_args(argv)
+    if ns.what == "_train_once":
+        print(json.dumps(_train_once(ns.args[0], int(ns.args[1]))))
+        return
+    if ns.what in ("throughput", "all"):
+        print(_write("image_throughput", throughput()))
+    if ns.what in ("sampling", "all"):
+        print(_write("image_sampling", sampling()))
+    if ns.what in ("quality", "all"):
+        print(_write("image_quality", quality(ns.per_class, ns.guidance)))
+
+
+if __name__ == "__main__":
+    main()
