@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from evaluation.digits import DigitClassifier, features, fit_classifier, load_digit_classifier, predict
 from evaluation.metrics import accuracy, frechet_distance
@@ -30,7 +31,7 @@ def generate_balanced(gen: ImageGenerator, per_class: int, sampler: str, steps: 
     """``per_class`` images of each label, as (N, 1, S, S) in [-1, 1] and labels (N,)."""
     labels = torch.arange(gen.diffusion.num_classes).repeat_interleave(per_class)
     out = []
-    for i in range(0, len(labels), batch_size):
+    for i in tqdm(range(0, len(labels), batch_size), desc=f"generate {sampler}-{steps}", leave=False):
         chunk = labels[i:i + batch_size]
         res = gen(chunk, num_inference_steps=steps, sampler=sampler, guidance_scale=guidance_scale,
                   seed=seed + i, options=options)

@@ -72,3 +72,22 @@ def test_dsm_loss_with_exact_score_matches_closed_form():
     assert value == pytest.approx(expected, rel=0.02)
     wrong = lambda x, log_sigma, cond: 1.1 * exact(x, log_sigma, cond)  # noqa: E731
     assert DenoisingScoreMatchingLoss(sigmas)(wrong, x0, generator=g) > value
+
+
+def test_mask_excludes_padded_entries():
+    """Padded set entries (mask 0) do not change the loss, whatever the network outputs there."""
+    mask = torch.ones(4, 6, 1)
+    mask[:, 4:] = 0
+    x0 = torch.randn(4, 6, 2)
+
+    def net_with(pad_value):
+        def net(x, t, cond):
+            out = torch.zeros_like(x)
+            out[:, 4:] = pad_value
+            return out
+        return net
+
+    loss = DiffusionLoss(SCHEDULE)
+    a = loss(net_with(0.0), x0, mask=mask, generator=torch.Generator().manual_seed(0))
+    b = loss(net_with(100.0), x0, mask=mask, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(a, b)

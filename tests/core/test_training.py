@@ -74,3 +74,16 @@ def test_killed_process_resumes_losing_at_most_one_interval(tmp_path):
     result = train_image(out, "tiny", max_steps=saved_step + 20, checkpoint_every=10, progress=False)
     assert result.resumed_from == saved_step
     assert len(result.losses) == 20
+
+
+def test_bf16_autocast_and_gradient_accumulation_run(tmp_path):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
+    config = TrainConfig(max_steps=30, batch_size=32, learning_rate=1e-2, warmup_steps=1, grad_accum_steps=2,
+                         mixed_precision="bf16", checkpoint_every=15)
+    result = train(model, lambda net, x, generator=None: ((net(x).float() - x.flip(1)) ** 2).mean(),
+                   (torch.randn(256, 2),), config, tmp_path, progress=False)
+    assert len(result.losses) == 30 and all(torch.isfinite(torch.tensor(result.losses)))
+    assert sum(result.losses[-5:]) < sum(result.losses[:5])
+    with pytest.raises(ValueError, match="mixed_precision"):
+        TrainConfig(mixed_precision="fp8")
