@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench install system-deps clean
+.PHONY: demo test bench install system-deps clean dashboard browser-deps
 
 install: $(STAMP)
 
@@ -36,6 +36,21 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
+
+# A local Prefect server (SQLite under ~/.prefect, bound to 127.0.0.1:4200) plus every served deployment.
+# PREFECT_SERVER_DATABASE_CONNECTION_URL=postgresql+asyncpg://... switches the server to PostgreSQL.
+dashboard: $(STAMP)
+	$(BIN)/mmdiff dashboard
+
+# Debian's chromium + chromium-driver for the headless dashboard test (tests/flows/test_dashboard_browser.py).
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else \
+	    echo "the browser test needs chromium and chromium-driver: sudo apt-get install chromium chromium-driver"; exit 1; \
+	  fi; \
+	fi
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

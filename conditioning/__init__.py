@@ -1,5 +1,11 @@
-"""Conditioning encoders shared by every generator; each returns one :class:`ConditioningRecord`."""
-from .class_label import ClassLabelEncoder
-from .record import ConditioningRecord
+"""Conditioning encoders shared by every generator; each returns one :class:`ConditioningRecord`.
 
-__all__ = ["ClassLabelEncoder", "ConditioningRecord"]
+Heavy encoders are imported from their modules (``conditioning.text.TextEncoder``,
+``conditioning.graph.GraphEncoder``, ``conditioning.image``, ``conditioning.control``) so that
+importing the package stays cheap.
+"""
+from .base import NullConditionMixin
+from .class_label import ClassLabelEncoder
+from .record import ConditioningRecord, drop_mask
+
+__all__ = ["ClassLabelEncoder", "ConditioningRecord", "NullConditionMixin", "drop_mask"]

@@ -127,11 +127,12 @@ CONTROLNET_CHECKPOINT = ROOT / "data" / "checkpoints" / "image-controlnet-edges"
 @friendly_errors
 def train_text2img_cmd(base: Path = typer.Option(IMAGE_CHECKPOINT), out: Path = typer.Option(TEXT2IMG_CHECKPOINT),
                        steps: int = typer.Option(1500), batch_size: int = typer.Option(64), lr: float = typer.Option(1e-3),
-                       seed: int = typer.Option(0)) -> None:
+                       seed: int = typer.Option(0), checkpoint_every: int = typer.Option(100)) -> None:
     """Fine-tune the digits model into a text-conditioned one (captions from measured attributes)."""
     from generators.image.text2img import train_text2img
 
-    result = train_text2img(out, base, steps, batch_size, lr, seed=seed, command="mmdiff " + " ".join(sys.argv[1:]))
+    result = train_text2img(out, base, steps, batch_size, lr, seed=seed, checkpoint_every=checkpoint_every,
+                    command="mmdiff " + " ".join(sys.argv[1:]))
     typer.echo(f"trained {result.steps} steps -> {out}")
 
 
@@ -139,11 +140,12 @@ def train_text2img_cmd(base: Path = typer.Option(IMAGE_CHECKPOINT), out: Path = 
 @friendly_errors
 def train_controlnet_cmd(base: Path = typer.Option(IMAGE_CHECKPOINT), out: Path = typer.Option(CONTROLNET_CHECKPOINT),
                          steps: int = typer.Option(1500), batch_size: int = typer.Option(64), lr: float = typer.Option(1e-3),
-                         seed: int = typer.Option(0)) -> None:
+                         seed: int = typer.Option(0), checkpoint_every: int = typer.Option(100)) -> None:
     """Train an edge-map ControlNet adapter on the frozen digits model."""
     from generators.image.controlnet import train_controlnet
 
-    result = train_controlnet(out, base, steps, batch_size, lr, seed=seed, command="mmdiff " + " ".join(sys.argv[1:]))
+    result = train_controlnet(out, base, steps, batch_size, lr, seed=seed, checkpoint_every=checkpoint_every,
+                    command="mmdiff " + " ".join(sys.argv[1:]))
     typer.echo(f"trained {result.steps} steps -> {out}")
 
 
@@ -174,6 +176,9 @@ def generate_image_control_cmd(control: list[Path] = typer.Option(..., help="edg
 
     from generators.image.controlnet import ControlNetImageGenerator
 
+    missing = [str(p) for p in control if not p.is_file()]
+    if missing:
+        raise ValueError(f"--control file(s) not found: {missing}; pass edge-map PNGs (white edges on black)")
     gen = ControlNetImageGenerator.from_pretrained(checkpoint)
     maps = np.stack([np.asarray(Image.open(p).convert("L")) for p in control])
     result = gen(maps, parse_labels(labels) if labels else None, steps, seed=seed)

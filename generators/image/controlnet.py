@@ -194,7 +194,9 @@ def train_controlnet(
                          checkpoint_every=checkpoint_every, seed=seed)
     output_dir = Path(output_dir)
     ema_file = base_path / "ema.safetensors"
-    control = {"base_checkpoint": str(base_checkpoint), "control": "edges", "edge_threshold": EDGE_THRESHOLD,
+    base_ref = base_path.resolve()
+    base_ref = str(base_ref.relative_to(ROOT)) if base_ref.is_relative_to(ROOT) else str(base_ref)
+    control = {"base_checkpoint": base_ref, "control": "edges", "edge_threshold": EDGE_THRESHOLD,
                "label_drop_prob": label_drop_prob, "base_ema_sha256": _sha256(ema_file) if ema_file.is_file() else None}
 
     def publish(step: int, inner: nn.Module, ema_state: dict) -> None:
@@ -206,7 +208,7 @@ def train_controlnet(
 
     result = train(net, loss, (data.images, data.labels), config, output_dir, on_checkpoint=publish, progress=progress)
     write_train_record(output_dir, command or f"train_controlnet({str(output_dir)!r}, {str(base_checkpoint)!r})",
-                       config, result, {"base_checkpoint": str(base_checkpoint), "control": control,
+                       config, result, {"base_checkpoint": base_ref, "control": control,
                                         "weights": "model.safetensors holds the adapter's EMA weights; the base is not stored"})
     return result
 

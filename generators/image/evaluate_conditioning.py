@@ -68,9 +68,13 @@ def evaluate_text2img(checkpoint: str | Path, base_checkpoint: str | Path, num_p
 
 
 def evaluate_controlnet(checkpoint: str | Path, num_images: int = 200, steps: int = 25, seed: int = 0,
-                        classifier_path: str | Path = DEFAULT_CLASSIFIER, batch_size: int = 100, write: bool = True) -> dict:
-    """Edge F1 of ControlNet outputs vs their input edge maps, beside the base without control."""
-    gen = ControlNetImageGenerator.from_pretrained(checkpoint)
+                        classifier_path: str | Path = DEFAULT_CLASSIFIER, batch_size: int = 100, write: bool = True,
+                        base_checkpoint: str | Path | None = None) -> dict:
+    """Edge F1 of ControlNet outputs vs their input edge maps, beside the base without control.
+
+    ``base_checkpoint`` overrides the base named in the adapter's control.json.
+    """
+    gen = ControlNetImageGenerator.from_pretrained(checkpoint, base_checkpoint)
     classifier = load_digit_classifier(classifier_path)
     test = load_digits_split("test", gen.base.diffusion.image_size)
     n = min(num_images, len(test.labels))

@@ -170,19 +170,20 @@ class CaptionDiffusionLoss:
 
 
 def init_pooling_from_labels(model: TextConditionalUNet, base: ClassConditionalUNet, table: CaptionTable,
-                             caption_labels: torch.Tensor, steps: int = 300, lr: float = 3e-3, seed: int = 0) -> float:
+                             caption_labels: torch.Tensor, steps: int = 300, lr: float = 3e-3, seed: int = 0,
+                             batch_size: int = 256) -> float:
     """Fit the text pathway to output the base's label embedding for each caption's digit.
 
     A warm start: the fine-tuned U-Net then begins from a model that already draws the right
     digit, and training only has to add the attributes. Returns the final mean squared error.
     """
-    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
     target = base.label_encoder(caption_labels).pooled.detach()  # (U, E)
-    record = table.record(torch.arange(len(caption_labels)))
     opt = torch.optim.Adam(model.text_pooling.parameters(), lr=lr)
     err = torch.tensor(0.0)
     for _ in range(steps):
-        err = (model.text_pooling(record) - target).pow(2).mean()
+        idx = torch.randint(0, len(caption_labels), (min(batch_size, len(caption_labels)),), generator=g)
+        err = (model.text_pooling(table.record(idx)) - target[idx]).pow(2).mean()
         opt.zero_grad()
         err.backward()
         opt.step()
@@ -219,7 +220,7 @@ def train_text2img(
     cond_drop_prob: float = 0.1,
     seed: int = 0,
     checkpoint_every: int = 250,
-    init_steps: int = 100,
+    init_steps: int = 200,
     command: str = "",
     progress: bool = True,
 ) -> TrainResult:
@@ -260,8 +261,11 @@ def train_text2img(
         inner.train()
 
     result = train(model, loss, (images, caption_ids), config, output_dir, on_checkpoint=publish, progress=progress)
+    root = Path(__file__).resolve().parents[2]
+    base_ref = Path(base_checkpoint).resolve()
+    base_ref = str(base_ref.relative_to(root)) if base_ref.is_relative_to(root) else str(base_ref)
     write_train_record(output_dir, command or f"train_text2img({str(output_dir)!r}, {str(base_checkpoint)!r})", config, result, {
-        "base_checkpoint": str(base_checkpoint), "weights": "model.safetensors holds the EMA weights",
+        "base_checkpoint": base_ref, "weights": "model.safetensors holds the EMA weights",
         "num_distinct_captions": len(unique), "train_templates": list(TRAIN_TEMPLATES),
         "init_pooling_steps": init_steps, "init_pooling_mse": init_mse,
         "label_probe_accuracy_heldout_phrasing_after_init": probe_acc,

@@ -1,0 +1,117 @@
+"""The image family's flows: ``train_image``, ``generate_image``, ``evaluate_image``.
+
+Flows only wire tasks (:mod:`flows.image_tasks`); each run writes ``outputs/<run>/index.html`` and
+creates a markdown artifact (metrics and where the outputs are), a table artifact (one row per
+sample) and progress artifacts while training and sampling.
+
+>>> from flows.image import generate_image_flow
+>>> generate_image_flow({"labels": [3, 7], "num_inference_steps": 10})   # or GenerateImageParams(...)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.runtime import flow_run
+
+from .artifacts import artifact_key, publish_report
+from .image_tasks import (
+    IO_RETRIES,
+    check_checkpoint_task,
+    evaluate_task,
+    fingerprint_task,
+    generate_shard_task,
+    publish_task,
+    score_samples_task,
+    shard_labels,
+    train_task,
+    write_report_task,
+)
+from .params import CLASSIFIER_CHECKPOINT, EvaluateImageParams, GenerateImageParams, TrainImageParams
+from .report import new_run_dir
+from .runners import gpu_remote_options, make_task_runner
+
+
+@task(name="new-run-dir", **IO_RETRIES)
+def run_dir_task(output_root: str, name: str) -> str:
+    """A fresh ``output_root/<timestamp>-<name>-<id>`` folder."""
+    return str(new_run_dir(output_root, name).resolve())
+
+
+@flow(name="generate_image_shards", log_prints=True)
+def generate_shards_flow(params: GenerateImageParams, out_dir: str) -> list[dict[str, Any]]:
+    """Fan the batch out as shards on this flow's task runner (threads or Ray); rows in label order."""
+    shards = shard_labels(params.labels, params.shard_size)
+    with gpu_remote_options(params.task_runner, params.device):
+        futures = [
+            generate_shard_task.submit(params.checkpoint, index, start, labels, params.seed, params.sampler,
+                                       params.num_inference_steps, params.guidance_scale, out_dir, params.device)
+            for index, start, labels in shards
+        ]
+    return [row for f in futures for row in f.result()]
+
+
+def run_shards(params: GenerateImageParams, out_dir: str) -> list[dict[str, Any]]:
+    """Run :func:`generate_shards_flow` as a subflow on the task runner ``params.task_runner`` names."""
+    runner = make_task_runner(params.task_runner)
+    return generate_shards_flow.with_options(task_runner=runner)(params, out_dir)
+
+
+@flow(name="generate_image", log_prints=True)
+def generate_image_flow(params: GenerateImageParams = GenerateImageParams()) -> dict[str, Any]:
+    """Load a checkpoint -> generate a (sharded) batch -> write PNGs -> score -> report."""
+    run_dir = run_dir_task(params.output_root, "generate-image")
+    info = check_checkpoint_task(params.checkpoint)
+    rows = run_shards(params, str(Path(run_dir) / "images"))
+    rows = score_samples_task(rows, CLASSIFIER_CHECKPOINT)
+    metrics = {
+        "images": len(rows), "sampler": params.sampler, "steps": params.num_inference_steps,
+        "guidance_scale": params.guidance_scale, "seed": params.seed, "shards": len({r["shard"] for r in rows}),
+        "task_runner": params.task_runner, "classifier_agreement": sum(r["correct"] for r in rows) / len(rows),
+        "image_size": info["image_size"], "checkpoint": params.checkpoint,
+    }
+    report = write_report_task(run_dir, "generate_image", [("run", metrics)], rows)
+    publish_report(artifact_key("generate-image-report"), "generate_image", metrics, Path(run_dir), rows)
+    return {"run_dir": run_dir, "report": report, "metrics": metrics, "samples": rows, "flow_run_id": str(flow_run.id)}
+
+
+@flow(name="evaluate_image", log_prints=True)
+def evaluate_image_flow(params: EvaluateImageParams = EvaluateImageParams()) -> dict[str, Any]:
+    """Accuracy, Frechet distance and CAS of a checkpoint against held-out digits, with a sample row."""
+    run_dir = run_dir_task(params.output_root, "evaluate-image")
+    check_checkpoint_task(params.checkpoint)
+    metrics = evaluate_task(params.checkpoint, params.per_class, params.sampler, params.num_inference_steps,
+                            params.guidance_scale, params.seed, params.cas_epochs, params.classifier, params.device)
+    rows = generate_shard_task(params.checkpoint, 0, 0, list(range(10)), params.seed, params.sampler,
+                               params.num_inference_steps, params.guidance_scale, str(Path(run_dir) / "images"),
+                               params.device)
+    rows = score_samples_task(rows, params.classifier)
+    metrics = {**metrics, "checkpoint": params.checkpoint}
+    report = write_report_task(run_dir, "evaluate_image", [("metrics", metrics)], rows)
+    publish_report(artifact_key("evaluate-image-report"), "evaluate_image", metrics, Path(run_dir), rows)
+    return {"run_dir": run_dir, "report": report, "metrics": metrics, "flow_run_id": str(flow_run.id)}
+
+
+@flow(name="train_image", log_prints=True)
+def train_image_flow(params: TrainImageParams = TrainImageParams()) -> dict[str, Any]:
+    """Data -> training (reused or resumed by fingerprint) -> evaluation -> publish -> report."""
+    run_dir = run_dir_task(params.output_root, "train-image")
+    fp = fingerprint_task(params)
+    trained = train_task(fp["folder"], fp["fingerprint"], params)
+    metrics: dict[str, Any] = {"preset": params.preset, "steps": trained["steps"], "reused": trained["reused"],
+                               "resumed_from": trained["resumed_from"], "train_seconds": trained["seconds"],
+                               "num_processes": params.num_processes, "fingerprint": fp["fingerprint"][:16]}
+    if params.eval_per_class > 0:
+        scores = evaluate_task(fp["folder"], params.eval_per_class, "dpmsolver++", params.eval_steps, 3.0,
+                               params.seed, params.cas_epochs, CLASSIFIER_CHECKPOINT)
+        metrics.update({k: scores[k] for k in ("accuracy", "fd", "fd_real_baseline", "cas")})
+    published = publish_task(fp["folder"], params.publish_dir)
+    metrics["published"] = published
+    rows = generate_shard_task(published, 0, 0, list(range(10)), params.seed, "dpmsolver++", params.eval_steps, 3.0,
+                               str(Path(run_dir) / "images"))
+    rows = score_samples_task(rows, CLASSIFIER_CHECKPOINT)
+    report = write_report_task(run_dir, "train_image", [("training", metrics)], rows)
+    publish_report(artifact_key("train-image-report"), "train_image", metrics, Path(run_dir), rows)
+    return {"run_dir": run_dir, "report": report, "metrics": metrics, "checkpoint": published,
+            "flow_run_id": str(flow_run.id)}

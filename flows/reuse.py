@@ -1,0 +1,80 @@
+"""Reusing trained checkpoints: a fingerprint of (dataset, training config, code version).
+
+The training folder is named by the fingerprint, so a re-run with nothing changed finds a
+finished checkpoint and reuses it, while a run killed mid-training finds its
+``training_state/`` and resumes there (losing at most one checkpoint interval). A finished
+folder carries ``fingerprint.json``, written last and atomically: its presence means "complete".
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from generators.core.checkpoint import atomic_write_json
+
+ROOT = Path(__file__).resolve().parents[1]
+MARKER = "fingerprint.json"
+
+
+def code_version(packages: tuple[str, ...] = ("generators/core", "generators/image")) -> str:
+    """sha256 over the Python sources that define the model, loss and training loop."""
+    h = hashlib.sha256()
+    for package in packages:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            h.update(str(path.relative_to(ROOT)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def dataset_version(preset: str) -> str:
+    """sha256 of the training split exactly as the trainer sees it (images and labels)."""
+    from generators.image.data import load_digits_split
+    from generators.image.model import PRESETS
+
+    data = load_digits_split("train", PRESETS[preset].image_size)
+    h = hashlib.sha256(data.images.numpy().tobytes())
+    h.update(data.labels.numpy().tobytes())
+    return h.hexdigest()
+
+
+def fingerprint(config: dict[str, Any], dataset: str, code: str) -> str:
+    """One hex digest for the triple; any change gives a new training folder."""
+    blob = json.dumps({"config": config, "dataset": dataset, "code": code}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def is_complete(folder: Path, digest: str) -> bool:
+    """True when ``folder`` holds a finished checkpoint for ``digest``."""
+    marker = folder / MARKER
+    if not marker.is_file():
+        return False
+    try:
+        return json.loads(marker.read_text()).get("fingerprint") == digest
+    except json.JSONDecodeError:
+        return False
+
+
+def mark_complete(folder: Path, digest: str, record: dict[str, Any]) -> None:
+    atomic_write_json(folder / MARKER, {"fingerprint": digest, **record})
+
+
+def publish_folder(source: Path, target: Path, skip: tuple[str, ...] = ("training_state",)) -> Path:
+    """Copy a checkpoint folder to ``target`` atomically: a sibling temp folder renamed into place."""
+    source, target = Path(source), Path(target)
+    if not (source / "config.json").is_file():
+        raise ValueError(f"publish: {source} is not a checkpoint folder (no config.json)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.publishing")
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp, ignore=shutil.ignore_patterns(*skip, "*.tmp"))
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
