@@ -105,6 +105,7 @@ def evaluate_image_cmd(
     guidance: float = typer.Option(3.0),
     seed: int = typer.Option(0),
     write_metrics: bool = typer.Option(False, help="write metrics.json into the checkpoint folder"),
+    full_range_guidance: bool = typer.Option(False, help="guide at every noise level, not only in the default interval"),
 ) -> None:
     """Accuracy, Frechet distance and CAS of generated digits against held-out real digits."""
     from generators.core.checkpoint import atomic_write_json
@@ -112,7 +113,10 @@ def evaluate_image_cmd(
     from generators.image.evaluate import evaluate_image_generator
 
     gen = ImageGenerator.from_pretrained(checkpoint)
-    metrics = evaluate_image_generator(gen, per_class, sampler, steps, guidance, seed)
+    from generators.image.generator import DEFAULT_GUIDANCE_INTERVAL
+
+    interval = None if full_range_guidance else DEFAULT_GUIDANCE_INTERVAL
+    metrics = evaluate_image_generator(gen, per_class, sampler, steps, guidance, seed, guidance_interval=interval)
     metrics["command"] = "mmdiff " + " ".join(sys.argv[1:])
     if write_metrics:
         atomic_write_json(Path(checkpoint) / "metrics.json", metrics)

@@ -21,20 +21,21 @@ from evaluation.metrics import accuracy, frechet_distance
 from generators.core.sampling import SamplerOptions
 
 from .data import from_uint8, load_digits_split
-from .generator import ImageGenerator
+from .generator import DEFAULT_GUIDANCE_INTERVAL, ImageGenerator
 
 DEFAULT_CLASSIFIER = Path(__file__).resolve().parents[2] / "data" / "checkpoints" / "digit-classifier"
 
 
 def generate_balanced(gen: ImageGenerator, per_class: int, sampler: str, steps: int, guidance_scale: float,
-                      seed: int, batch_size: int = 250, options: SamplerOptions = SamplerOptions()) -> tuple[torch.Tensor, torch.Tensor]:
+                      seed: int, batch_size: int = 250, options: SamplerOptions = SamplerOptions(),
+                      guidance_interval: tuple[float, float] | None = DEFAULT_GUIDANCE_INTERVAL) -> tuple[torch.Tensor, torch.Tensor]:
     """``per_class`` images of each label, as (N, 1, S, S) in [-1, 1] and labels (N,)."""
     labels = torch.arange(gen.diffusion.num_classes).repeat_interleave(per_class)
     out = []
     for i in tqdm(range(0, len(labels), batch_size), desc=f"generate {sampler}-{steps}", leave=False):
         chunk = labels[i:i + batch_size]
         res = gen(chunk, num_inference_steps=steps, sampler=sampler, guidance_scale=guidance_scale,
-                  seed=seed + i, options=options)
+                  seed=seed + i, options=options, guidance_interval=guidance_interval)
         out.append(from_uint8(res.images))
     return torch.cat(out), labels
 
@@ -66,15 +67,18 @@ def digit_metrics(images: torch.Tensor, labels: torch.Tensor, classifier: DigitC
 def evaluate_image_generator(gen: ImageGenerator, per_class: int = 100, sampler: str = "dpmsolver++",
                              steps: int = 25, guidance_scale: float = 3.0, seed: int = 0,
                              classifier_path: str | Path = DEFAULT_CLASSIFIER, cas_epochs: int = 15,
-                             options: SamplerOptions = SamplerOptions()) -> dict:
+                             options: SamplerOptions = SamplerOptions(),
+                             guidance_interval: tuple[float, float] | None = DEFAULT_GUIDANCE_INTERVAL) -> dict:
     """Generate ``per_class`` digits per label and measure them against the held-out split."""
     classifier = load_digit_classifier(classifier_path)
     t0 = time.perf_counter()
-    images, labels = generate_balanced(gen, per_class, sampler, steps, guidance_scale, seed, options=options)
+    images, labels = generate_balanced(gen, per_class, sampler, steps, guidance_scale, seed, options=options,
+                                       guidance_interval=guidance_interval)
     seconds = time.perf_counter() - t0
     metrics = digit_metrics(images, labels, classifier, cas_epochs=cas_epochs, seed=seed)
     metrics.update({
         "sampler": sampler, "steps": steps, "guidance_scale": guidance_scale, "seed": seed,
+        "guidance_interval": list(guidance_interval) if guidance_interval else None,
         "seconds_per_image": seconds / len(images),
         "fd_ratio_to_baseline": metrics["fd"] / max(metrics["fd_real_baseline"], 1e-12),
     })

@@ -28,6 +28,9 @@ from .data import from_uint8, to_uint8
 from .model import ClassConditionalUNet
 
 DIFFUSION_CONFIG = "diffusion.json"
+# Classifier-free guidance is applied only for noise levels in this interval (Kynkaanniemi et al. 2024);
+# with guidance over the full range the Frechet distance at w = 3 is ~3x the real-vs-real baseline.
+DEFAULT_GUIDANCE_INTERVAL: tuple[float, float] | None = (0.1, 2.0)
 
 
 @dataclass(frozen=True)
@@ -124,10 +127,11 @@ class ImageGenerator:
         return Path(path)
 
     # ----------------------------------------------------------------- sampling
-    def guided_denoiser(self, labels: torch.Tensor, guidance_scale: float) -> DenoiseFn:
-        """D(x, sigma) with the labels bound and classifier-free guidance applied."""
+    def guided_denoiser(self, labels: torch.Tensor, guidance_scale: float,
+                        guidance_interval: tuple[float, float] | None = DEFAULT_GUIDANCE_INTERVAL) -> DenoiseFn:
+        """D(x, sigma) with the labels bound and classifier-free guidance applied (in ``guidance_interval``)."""
         null = torch.full_like(labels, self.diffusion.num_classes)
-        return classifier_free_guidance(self.denoiser, labels, null, guidance_scale)
+        return classifier_free_guidance(self.denoiser, labels, null, guidance_scale, guidance_interval)
 
     def _prepare(self, labels, num_inference_steps: int, sampler: str, guidance_scale: float, seed: int):
         check_sampler(sampler, num_inference_steps, self.schedule)
@@ -149,6 +153,7 @@ class ImageGenerator:
         sampler: str = "dpmsolver++",
         guidance_scale: float = 3.0,
         seed: int = 0,
+        guidance_interval: tuple[float, float] | None = DEFAULT_GUIDANCE_INTERVAL,
         options: SamplerOptions = SamplerOptions(),
         progress: bool = False,
         callback: Callable[[int, int, torch.Tensor], None] | None = None,
@@ -161,11 +166,12 @@ class ImageGenerator:
             sampler: any name in ``generators.core.sampling.SAMPLERS``.
             guidance_scale: classifier-free guidance w (0 unconditional, 1 plain conditional).
             seed: makes the result reproducible.
+            guidance_interval: (sigma_lo, sigma_hi) where guidance applies, None for every noise level.
             options: per-sampler knobs (DDIM eta, DDPM variance, PC snr, ...).
             progress: show a progress bar over the steps.
         """
         labels, generator, noise = self._prepare(labels, num_inference_steps, sampler, guidance_scale, seed)
-        denoise = self.guided_denoiser(labels, guidance_scale)
+        denoise = self.guided_denoiser(labels, guidance_scale, guidance_interval)
         with _progress(progress, callback, sampler) as cb:
             x = sample(sampler, denoise, noise, self.schedule, num_inference_steps, generator, options, cb)
         return ImageOutput(to_uint8(x), labels.tolist())
