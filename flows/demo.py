@@ -12,6 +12,10 @@ from .report import GalleryRow, Report, new_run_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE_CHECKPOINT = ROOT / "data" / "checkpoints" / "image-digits"
+TEXT2IMG_CHECKPOINT = ROOT / "data" / "checkpoints" / "image-text2img"
+CONTROLNET_CHECKPOINT = ROOT / "data" / "checkpoints" / "image-controlnet-edges"
+DEMO_PROMPTS = ["a thin upright two", "a thick, slanted seven", "please draw the number 4; make it wide",
+                "a narrow upright one", "a thick zero"]
 
 
 def _row(title: str, out, run_dir: Path, prefix: str, captions: list[str], note: str = "") -> GalleryRow:
@@ -44,6 +48,29 @@ def image_rows(gen: ImageGenerator, run_dir: Path, labels: list[int], steps: int
     return rows
 
 
+def conditioning_rows(run_dir: Path, source, seed: int) -> list[GalleryRow]:
+    """Prompt -> image and edge map -> image rows, from the shipped conditioning checkpoints."""
+    import torch
+
+    from generators.image.controlnet import ControlNetImageGenerator, edge_map
+    from generators.image.data import from_uint8
+    from generators.image.generator import ImageOutput
+
+    rows = []
+    if (TEXT2IMG_CHECKPOINT / "config.json").is_file():
+        from generators.image.text2img import TextImageGenerator
+
+        out = TextImageGenerator.from_pretrained(TEXT2IMG_CHECKPOINT)(DEMO_PROMPTS, guidance_scale=3.0, seed=seed)
+        rows.append(_row("text -> image (prompt under each digit)", out, run_dir, "text2img", DEMO_PROMPTS))
+    if (CONTROLNET_CHECKPOINT / "config.json").is_file():
+        edges = edge_map(from_uint8(source.images))
+        edge_png = ImageOutput((edges.permute(0, 2, 3, 1).numpy() * 255).astype("uint8"), source.labels)
+        rows.append(_row("edge maps (input)", edge_png, run_dir, "edges", ["edges"] * len(source.labels)))
+        out = ControlNetImageGenerator.from_pretrained(CONTROLNET_CHECKPOINT)(edges.to(torch.float32), seed=seed)
+        rows.append(_row("edge map -> image (ControlNet, no label)", out, run_dir, "controlnet", ["from edges"] * len(source.labels)))
+    return rows
+
+
 def run_demo(output_root: str | Path = "outputs", labels: list[int] | None = None, steps: int = 25, seed: int = 0,
              checkpoint: str | Path = IMAGE_CHECKPOINT) -> Path:
     """Generate with the shipped image checkpoint and write ``outputs/<run-id>/index.html``."""
@@ -56,4 +83,6 @@ def run_demo(output_root: str | Path = "outputs", labels: list[int] | None = Non
         metrics = json.loads(metrics_path.read_text())
         report.tables.append(("image-digits: shipped checkpoint metrics (metrics.json)", metrics))
     report.rows.extend(image_rows(gen, run_dir, labels, steps, seed))
+    source = gen(labels, num_inference_steps=steps, guidance_scale=3.0, seed=seed + 1)
+    report.rows.extend(conditioning_rows(run_dir, source, seed))
     return report.write(run_dir)

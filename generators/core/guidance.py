@@ -49,7 +49,7 @@ def classifier_free_guidance(
         raise ValueError(f"guidance interval must be (sigma_lo, sigma_hi) with 0 <= sigma_lo < sigma_hi, got {interval}")
     if scale == 1.0:
         return lambda x, sigma: denoiser(x, sigma, cond)
-    if scale == 0.0 and interval is None:
+    if scale == 0.0:  # unconditional at every noise level, interval or not
         return lambda x, sigma: denoiser(x, sigma, null_cond)
     both = cat_cond(null_cond, cond)
 

@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from diffusers.training_utils import EMAModel
 from torch import nn
 from tqdm.auto import tqdm
@@ -136,6 +137,9 @@ def train(
         raise ValueError("all data tensors must have the same first dimension")
     output_dir = Path(output_dir)
     state_dir = output_dir / STATE_DIR
+    if AcceleratorState._shared_state and AcceleratorState().mixed_precision != config.mixed_precision:
+        # accelerate keeps one state per process; a new precision in the same process needs a fresh one
+        AcceleratorState._reset_state(reset_partial_state=False)
     accelerator = Accelerator(
         mixed_precision=config.mixed_precision,
         gradient_accumulation_steps=config.grad_accum_steps,

@@ -89,3 +89,15 @@ def test_noisy_classifier_trains_and_guides():
     x = sample("dpmsolver++", classifier_guidance(gm, clf.log_prob_fn(labels), 2.0), torch.randn(300, 2, generator=g), SCHEDULE, 25)
     hits = (gm.component_posterior(x, torch.full((300,), 1e-3)).argmax(1) == 3).float().mean()
     assert hits > 0.8  # unguided: 0.25
+
+
+def test_guidance_interval_switches_guidance_by_noise_level():
+    den = lambda x, sigma, c: x * c.view(-1, 1).float()  # noqa: E731
+    guided = classifier_free_guidance(den, torch.full((2,), 2), torch.full((2,), 5), 3.0, interval=(0.1, 2.0))
+    out = guided(torch.ones(2, 2), torch.tensor([1.0, 10.0]))
+    assert torch.allclose(out[0], torch.full((2,), -4.0))  # inside: 5 + 3 (2 - 5)
+    assert torch.allclose(out[1], torch.full((2,), 2.0))   # outside: plain conditional
+    uncond = classifier_free_guidance(den, torch.full((2,), 2), torch.full((2,), 5), 0.0, interval=(0.1, 2.0))
+    assert torch.allclose(uncond(torch.ones(2, 2), torch.tensor([1.0, 10.0])), torch.full((2, 2), 5.0))
+    with pytest.raises(ValueError, match="guidance interval"):
+        classifier_free_guidance(den, 1, 0, 3.0, interval=(2.0, 1.0))
