@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from generators.image import ImageGenerator
+from generators.image import ImageGenerator, ImageOutput
 
 from .report import GalleryRow, Report, new_run_dir
 
@@ -23,13 +23,15 @@ def _row(title: str, out, run_dir: Path, prefix: str, captions: list[str], note:
     return GalleryRow(title, [(str(p.relative_to(run_dir)), c) for p, c in zip(paths, captions)], note)
 
 
-def image_rows(gen: ImageGenerator, run_dir: Path, labels: list[int], steps: int, seed: int) -> list[GalleryRow]:
-    """Rows for the digits generator: samplers, guidance, SDEdit, inpainting, denoising."""
+def image_rows(gen: ImageGenerator, run_dir: Path, labels: list[int], steps: int, seed: int,
+               source: ImageOutput | None = None) -> list[GalleryRow]:
+    """Rows for the digits generator: samplers, guidance, SDEdit, inpainting, denoising (of ``source``)."""
     rows = []
     for sampler, n in (("dpmsolver++", steps), ("ddim", steps), ("ddpm", 200), ("pf-ode", 30)):
         out = gen(labels, num_inference_steps=n, sampler=sampler, guidance_scale=3.0, seed=seed)
         rows.append(_row(f"{sampler}, {n} steps, guidance 3", out, run_dir, f"{sampler}", [f"label {y}" for y in labels]))
-    source = gen(labels, num_inference_steps=steps, guidance_scale=3.0, seed=seed + 1)
+    if source is None:
+        source = gen(labels, num_inference_steps=steps, guidance_scale=3.0, seed=seed + 1)
     target = [(y + 1) % 10 for y in labels]
     edited = gen.sdedit(source.images, target, strength=0.7, seed=seed)
     rows.append(_row("source digits", source, run_dir, "source", [f"label {y}" for y in labels]))
@@ -40,21 +42,18 @@ def image_rows(gen: ImageGenerator, run_dir: Path, labels: list[int], steps: int
     rows.append(_row("inpainting the top half", filled, run_dir, "inpaint", [f"label {y}" for y in labels]))
     rng = np.random.default_rng(seed)
     noisy = np.clip(source.images.astype(np.float32) + rng.normal(0, 0.3 * 127.5, source.images.shape), 0, 255).astype(np.uint8)
-    from generators.image.generator import ImageOutput
-
     rows.append(_row("noisy input (std 0.3)", ImageOutput(noisy, source.labels), run_dir, "noisy", ["noisy"] * len(labels)))
     clean = gen.denoise(noisy, noise_std=0.3, seed=seed)
     rows.append(_row("denoised (reverse process from the matching step)", clean, run_dir, "denoised", ["denoised"] * len(labels)))
     return rows
 
 
-def conditioning_rows(run_dir: Path, source, seed: int) -> list[GalleryRow]:
+def conditioning_rows(run_dir: Path, source: ImageOutput, seed: int) -> list[GalleryRow]:
     """Prompt -> image and edge map -> image rows, from the shipped conditioning checkpoints."""
     import torch
 
     from generators.image.controlnet import ControlNetImageGenerator, edge_map
     from generators.image.data import from_uint8
-    from generators.image.generator import ImageOutput
 
     rows = []
     if (TEXT2IMG_CHECKPOINT / "config.json").is_file():
@@ -82,7 +81,7 @@ def run_demo(output_root: str | Path = "outputs", labels: list[int] | None = Non
     if metrics_path.is_file():
         metrics = json.loads(metrics_path.read_text())
         report.tables.append(("image-digits: shipped checkpoint metrics (metrics.json)", metrics))
-    report.rows.extend(image_rows(gen, run_dir, labels, steps, seed))
     source = gen(labels, num_inference_steps=steps, guidance_scale=3.0, seed=seed + 1)
+    report.rows.extend(image_rows(gen, run_dir, labels, steps, seed, source))
     report.rows.extend(conditioning_rows(run_dir, source, seed))
     return report.write(run_dir)

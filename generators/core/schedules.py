@@ -144,10 +144,6 @@ class NoiseSchedule:
         w = t - lo
         return ((1 - w) * log_sigmas[lo] + w * log_sigmas[hi]).exp().float()
 
-    def matching_step(self, sigma: float) -> int:
-        """The training step whose noise level sigma_t is closest to ``sigma`` (for denoising inputs)."""
-        return int((self.sigmas.log() - math.log(max(sigma, 1e-12))).abs().argmin())
-
 
 def geometric_sigmas(sigma_min: float, sigma_max: float, num_levels: int) -> torch.Tensor:
     """NCSN noise levels sigma_1 < ... < sigma_L, a geometric sequence (Song & Ermon 2019, sec. 4.1)."""
@@ -156,11 +152,3 @@ def geometric_sigmas(sigma_min: float, sigma_max: float, num_levels: int) -> tor
     if num_levels < 2:
         raise ValueError(f"num_levels must be at least 2, got {num_levels}")
     return torch.logspace(math.log10(sigma_min), math.log10(sigma_max), num_levels)
-
-
-def karras_sigmas(sigma_min: float, sigma_max: float, n: int, rho: float = 7.0) -> torch.Tensor:
-    """Decreasing noise levels of Karras et al. 2022, eq. 5, followed by a final 0."""
-    ramp = torch.linspace(0, 1, n)
-    min_inv, max_inv = sigma_min ** (1 / rho), sigma_max ** (1 / rho)
-    sigmas = (max_inv + ramp * (min_inv - max_inv)) ** rho
-    return torch.cat([sigmas, sigmas.new_zeros(1)])

@@ -17,14 +17,6 @@ def append_dims(x: torch.Tensor, target_ndim: int) -> torch.Tensor:
     return x[(...,) + (None,) * missing]
 
 
-def per_sample(value: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """A (B,) tensor on ``like``'s device/dtype from a scalar or a (B,) tensor."""
-    value = torch.as_tensor(value, device=like.device, dtype=like.dtype)
-    if value.ndim == 0:
-        value = value.expand(like.shape[0])
-    return value
-
-
 def batch_norm2(x: torch.Tensor) -> torch.Tensor:
     """Per-sample L2 norm over all non-batch dims, shape (B,)."""
     return x.flatten(1).norm(dim=1)
