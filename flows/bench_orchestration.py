@@ -1,16 +1,22 @@
 """Orchestration overhead: ``generate_image`` as a deployment run on a live server vs the direct library call.
 
-    python -m flows.bench_orchestration --labels 200 --steps 25 --out bench/results/orchestration.json
+    python -m flows.bench_orchestration --labels 200 1000 --steps 25 --out bench/results/orchestration.json
 
 Measures (1) seconds until the dashboard is ready (server healthy and every deployment registered by
-``mmdiff serve``), (2) the direct call (load checkpoint, generate the same shards with the same seeds,
-write the PNGs) and (3) ``run_deployment`` of ``generate_image/generate-image`` until it completes.
-The ratio (3)/(2) is the overhead (issue 4's goal: <= 1.10).
+``mmdiff serve``); then, for each batch size, (2) the direct call in this already-warm process
+(modules imported; load the checkpoint, generate the same shards with the same seeds, write the
+PNGs), (3) the same call as a fresh ``python`` process (what a one-off script or ``mmdiff generate``
+pays: interpreter start, imports, load, generate) and (4) ``run_deployment`` of
+``generate_image/generate-image`` until it completes. A deployment run always starts a fresh process
+(Prefect runs each flow run in its own subprocess), so (4)/(3) is the orchestration overhead proper
+and (4)/(2) is the cost against a warm Python session; issue 4's goal is <= 1.10. The phases of each
+deployment run (waiting to start, task spans) come from the server's records.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,20 +40,89 @@ def direct_call(checkpoint: str, labels: list[int], steps: int, shard_size: int,
     return time.perf_counter() - t0
 
 
+def cold_direct_call(checkpoint: str, labels: list[int], steps: int, shard_size: int, out: Path) -> float:
+    """:func:`direct_call` in a fresh interpreter, timed from launch to exit (imports included)."""
+    code = ("import sys; from pathlib import Path; from flows.bench_orchestration import direct_call; "
+            f"direct_call({checkpoint!r}, {labels!r}, {steps}, {shard_size}, Path({str(out)!r}))")
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+    return time.perf_counter() - t0
+
+
+def run_phases(client, run) -> dict[str, float]:
+    """Where a deployment run's time goes: waiting to start, the process start-up, each task's span."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterParentFlowRunId
+
+    run = client.read_flow_run(run.id)
+    children = client.read_flow_runs(flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run.id])))
+    ids = [run.id] + [c.id for c in children]
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
+
+    tasks = client.read_task_runs(task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=ids)))
+    tasks = [t for t in tasks if t.start_time is not None and t.end_time is not None]
+    out = {"created_to_start_s": round((run.start_time - run.created).total_seconds(), 2),
+           "start_to_end_s": round((run.end_time - run.start_time).total_seconds(), 2)}
+    if tasks:
+        first = min(t.start_time for t in tasks)
+        last = max(t.end_time for t in tasks)
+        out["start_to_first_task_s"] = round((first - run.start_time).total_seconds(), 2)
+        out["last_task_to_end_s"] = round((run.end_time - last).total_seconds(), 2)
+        spans: dict[str, float] = {}
+        for t in tasks:
+            name = t.name.rsplit("-", 1)[0]
+            spans[name] = spans.get(name, 0.0) + (t.end_time - t.start_time).total_seconds()
+        out["task_seconds"] = {k: round(v, 2) for k, v in sorted(spans.items())}
+    return out
+
+
+def measure(args: argparse.Namespace, n: int, tmp: Path, run_deployment, get_client) -> dict:
+    """One trial for ``n`` images: warm direct call, fresh-process direct call, deployment run."""
+    labels = [i % 10 for i in range(n)]
+    warm = direct_call(args.checkpoint, labels, args.steps, args.shard_size, tmp / "direct")
+    cold = cold_direct_call(args.checkpoint, labels, args.steps, args.shard_size, tmp / "cold")
+    params = {"labels": labels, "num_inference_steps": args.steps, "shard_size": args.shard_size,
+              "checkpoint": args.checkpoint, "output_root": str(tmp / "runs")}
+    t1 = time.perf_counter()
+    run = run_deployment("generate_image/generate-image", parameters={"params": params}, timeout=3600,
+                         poll_interval=0.5)
+    deployed = time.perf_counter() - t1
+    with get_client(sync_client=True) as client:
+        phases = run_phases(client, run)
+    return {"images": n, "direct_warm_s": warm, "direct_fresh_process_s": cold, "deployment_run_s": deployed,
+            "state": run.state.type.value, **phases}
+
+
+def summarise(trials: list[dict]) -> dict:
+    """Medians over trials of the times and of the per-trial ratios (each trial's three runs are back to back)."""
+    def med(values: list[float]) -> float:
+        return round(float(statistics.median(values)), 3)
+
+    out = {"images": trials[0]["images"], "trials": len(trials), "states": sorted({t["state"] for t in trials})}
+    for key in ("direct_warm_s", "direct_fresh_process_s", "deployment_run_s", "created_to_start_s"):
+        out[key] = med([t[key] for t in trials if key in t])
+    out["overhead_vs_fresh_process"] = med([t["deployment_run_s"] / t["direct_fresh_process_s"] for t in trials])
+    out["overhead_vs_warm_call"] = med([t["deployment_run_s"] / t["direct_warm_s"] for t in trials])
+    out["deployment_minus_warm_s"] = med([t["deployment_run_s"] - t["direct_warm_s"] for t in trials])
+    out["check_checkpoint_task_s"] = med([t.get("task_seconds", {}).get("check-checkpoint", 0.0) for t in trials])
+    out["per_trial"] = [{k: (round(v, 2) if isinstance(v, float) else v) for k, v in t.items()} for t in trials]
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--labels", type=int, default=200, help="images per run")
+    p.add_argument("--labels", type=int, nargs="+", default=[200], help="images per run (one or more sizes)")
     p.add_argument("--steps", type=int, default=25)
     p.add_argument("--shard-size", type=int, default=50)
+    p.add_argument("--repeats", type=int, default=1, help="measure each size this many times; medians reported")
     p.add_argument("--checkpoint", default=IMAGE_CHECKPOINT)
     p.add_argument("--out", type=Path, default=None, help="write the JSON result here")
     args = p.parse_args(argv)
-    labels = [i % 10 for i in range(args.labels)]
     tmp = Path(tempfile.mkdtemp(prefix="mmdiff-bench-"))
     port = free_port()
     t0 = time.perf_counter()
     server = start_server(port, home=str(tmp / "home"), log=tmp / "server.log")
     serve = None
+    runs = []
     try:
         healthy = wait_healthy(port, proc=server)
         serve = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--checkpoint", args.checkpoint,
@@ -64,16 +139,13 @@ def main(argv: list[str] | None = None) -> dict:
                 while len(client.read_deployments()) < 6:
                     time.sleep(0.5)
             ready = time.perf_counter() - t0
-            direct = direct_call(args.checkpoint, labels, args.steps, args.shard_size, tmp / "direct")
-            params = {"labels": labels, "num_inference_steps": args.steps, "shard_size": args.shard_size,
-                      "checkpoint": args.checkpoint, "output_root": str(tmp / "runs")}
-            t1 = time.perf_counter()
-            run = run_deployment("generate_image/generate-image", parameters={"params": params}, timeout=3600)
-            deployed = time.perf_counter() - t1
-        result = {"images": args.labels, "steps": args.steps, "shard_size": args.shard_size,
-                  "server_healthy_s": round(healthy, 2), "dashboard_ready_s": round(ready, 2),
-                  "direct_s": round(direct, 2), "deployment_run_s": round(deployed, 2),
-                  "overhead_ratio": round(deployed / direct, 3), "state": run.state.type.value}
+            for n in args.labels:
+                trials = [measure(args, n, tmp / f"{n}-{r}", run_deployment, get_client) for r in range(args.repeats)]
+                runs.append(summarise(trials))
+                print(json.dumps(runs[-1]), flush=True)
+        result = {"steps": args.steps, "shard_size": args.shard_size, "sampler": "dpmsolver++", "repeats": args.repeats,
+                  "server_healthy_s": round(healthy, 2), "dashboard_ready_s": round(ready, 2), "runs": runs,
+                  "command": "python -m flows.bench_orchestration " + " ".join(argv if argv is not None else sys.argv[1:])}
     finally:
         if serve is not None:
             stop(serve)

@@ -14,6 +14,8 @@ from generators.core.sampling import SAMPLERS
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE_CHECKPOINT = ROOT / "data" / "checkpoints" / "image-digits"
 CLASSIFIER_CHECKPOINT = ROOT / "data" / "checkpoints" / "digit-classifier"
+TEXT2IMG_CHECKPOINT = ROOT / "data" / "checkpoints" / "image-text2img"
+CONTROLNET_CHECKPOINT = ROOT / "data" / "checkpoints" / "image-controlnet-edges"
 
 app = typer.Typer(help="mmdiff: multi-modal diffusion generators on one core.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -77,22 +79,48 @@ def train_classifier_cmd(out: Path = typer.Option(CLASSIFIER_CHECKPOINT), epochs
 @generate_app.command("image")
 @friendly_errors
 def generate_image_cmd(
-    labels: str = typer.Option("0,1,2,3,4,5,6,7,8,9", help="comma-separated digits"),
+    labels: Optional[str] = typer.Option(None, help="comma-separated digits (default 0..9; with --control, one per map)"),
+    control: Optional[list[Path]] = typer.Option(None, help="edge-map PNG (white edges on black), repeatable: "
+                                                 "image-to-image translation with the ControlNet adapter"),
     steps: int = typer.Option(25, help="sampler steps"),
     sampler: str = typer.Option("dpmsolver++", help=" | ".join(SAMPLERS)),
     guidance: float = typer.Option(3.0, help="classifier-free guidance scale (0 = unconditional)"),
     seed: int = typer.Option(0),
-    checkpoint: Path = typer.Option(IMAGE_CHECKPOINT),
+    checkpoint: Optional[Path] = typer.Option(None, help="checkpoint folder (default: image-digits, or "
+                                              "image-controlnet-edges with --control)"),
     out: Path = typer.Option(Path("outputs/generate"), help="folder for the PNGs"),
 ) -> None:
-    """Generate digits for the given labels and write PNGs."""
-    from generators.image import ImageGenerator
+    """Generate digits for the given labels, or from edge maps with --control, and write PNGs."""
+    if control:
+        paths = _control_translate(control, labels, steps, sampler, guidance, seed,
+                                   checkpoint or CONTROLNET_CHECKPOINT, out)
+    else:
+        from generators.image import ImageGenerator
 
-    label_list = parse_labels(labels)
-    gen = ImageGenerator.from_pretrained(checkpoint)
-    result = gen(label_list, num_inference_steps=steps, sampler=sampler, guidance_scale=guidance, seed=seed, progress=True)
-    for path in result.save(out):
+        gen = ImageGenerator.from_pretrained(checkpoint or IMAGE_CHECKPOINT)
+        result = gen(parse_labels(labels or "0,1,2,3,4,5,6,7,8,9"), num_inference_steps=steps, sampler=sampler,
+                     guidance_scale=guidance, seed=seed, progress=True)
+        paths = result.save(out)
+    for path in paths:
         typer.echo(str(path))
+
+
+def _control_translate(control: list[Path], labels: Optional[str], steps: int, sampler: str, guidance: float,
+                       seed: int, checkpoint: Path, out: Path) -> list[Path]:
+    """Edge maps -> digits with the ControlNet adapter on its frozen base (``generate image --control``)."""
+    import numpy as np
+    from PIL import Image
+
+    from generators.image.controlnet import ControlNetImageGenerator
+
+    missing = [str(p) for p in control if not p.is_file()]
+    if missing:
+        raise ValueError(f"--control file(s) not found: {missing}; pass edge-map PNGs (white edges on black)")
+    gen = ControlNetImageGenerator.from_pretrained(checkpoint)
+    maps = np.stack([np.asarray(Image.open(p).convert("L")) for p in control])
+    label_list = parse_labels(labels) if labels else None
+    result = gen(maps, label_list, steps, sampler=sampler, guidance_scale=guidance, seed=seed)
+    return result.save(out)
 
 
 @evaluate_app.command("image")
@@ -121,10 +149,6 @@ def evaluate_image_cmd(
     if write_metrics:
         atomic_write_json(Path(checkpoint) / "metrics.json", metrics)
     typer.echo(json.dumps(metrics, indent=2))
-
-
-TEXT2IMG_CHECKPOINT = ROOT / "data" / "checkpoints" / "image-text2img"
-CONTROLNET_CHECKPOINT = ROOT / "data" / "checkpoints" / "image-controlnet-edges"
 
 
 @train_app.command("text2img")
@@ -163,29 +187,6 @@ def generate_text2img_cmd(prompt: list[str] = typer.Option(..., help="a prompt, 
     from generators.image.text2img import TextImageGenerator
 
     result = TextImageGenerator.from_pretrained(checkpoint)(prompt, steps, guidance_scale=guidance, seed=seed)
-    for path in result.save(out):
-        typer.echo(str(path))
-
-
-@generate_app.command("image-control")
-@friendly_errors
-def generate_image_control_cmd(control: list[Path] = typer.Option(..., help="edge-map PNG (white edges on black)"),
-                               labels: Optional[str] = typer.Option(None, help="optional digits, one per map"),
-                               steps: int = typer.Option(25), seed: int = typer.Option(0),
-                               checkpoint: Path = typer.Option(CONTROLNET_CHECKPOINT),
-                               out: Path = typer.Option(Path("outputs/image-control"))) -> None:
-    """Edge map -> digit with the ControlNet adapter on the frozen digits model."""
-    import numpy as np
-    from PIL import Image
-
-    from generators.image.controlnet import ControlNetImageGenerator
-
-    missing = [str(p) for p in control if not p.is_file()]
-    if missing:
-        raise ValueError(f"--control file(s) not found: {missing}; pass edge-map PNGs (white edges on black)")
-    gen = ControlNetImageGenerator.from_pretrained(checkpoint)
-    maps = np.stack([np.asarray(Image.open(p).convert("L")) for p in control])
-    result = gen(maps, parse_labels(labels) if labels else None, steps, seed=seed)
     for path in result.save(out):
         typer.echo(str(path))
 

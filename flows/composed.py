@@ -52,19 +52,23 @@ def family_landed(family: str) -> bool:
 
 @task(name="image-gallery", **IO_RETRIES)
 def image_gallery_task(checkpoint: str, run_dir: str, labels: list[int], sampler: str, steps: int, seed: int,
-                       full: bool = True, device: str = "cpu") -> list[dict[str, Any]]:
+                       full: bool = True, device: str = "cpu", text2img_checkpoint: str = "",
+                       controlnet_checkpoint: str = "") -> list[dict[str, Any]]:
     """The image family's rows of the report (files under ``run_dir/images``), as plain dicts.
 
-    ``full`` gives the demo's rows (samplers, SDEdit, inpainting, denoising); otherwise one row of samples.
+    ``full`` gives the demo's rows (samplers, SDEdit, inpainting, denoising, and the prompt -> image
+    and edge map -> image rows of the conditioning checkpoints that are given); otherwise one row of samples.
     """
-    from generators.image import ImageGenerator
-
-    from .demo import image_rows
+    from . import model_cache
+    from .demo import conditioning_rows, image_rows
 
     with device_slot(device):
-        gen = ImageGenerator.from_pretrained(checkpoint, device=device)
+        gen = model_cache.image_generator(checkpoint, device)
         if full:
-            rows = image_rows(gen, Path(run_dir), labels, steps, seed)
+            source = gen(labels, num_inference_steps=steps, guidance_scale=3.0, seed=seed + 1)
+            rows = image_rows(gen, Path(run_dir), labels, steps, seed, source)
+            rows += conditioning_rows(Path(run_dir), source, seed, text2img_checkpoint or None,
+                                      controlnet_checkpoint or None)
         else:
             out = gen(labels, num_inference_steps=steps, sampler=sampler, guidance_scale=3.0, seed=seed)
             paths = out.save(Path(run_dir) / "images", prefix="digits")
@@ -75,7 +79,9 @@ def image_gallery_task(checkpoint: str, run_dir: str, labels: list[int], sampler
 
 def _run_image(params: ComposedParams, run_dir: str) -> list[dict[str, Any]]:
     return image_gallery_task(params.image_checkpoint, run_dir, params.labels, params.sampler,
-                              params.num_inference_steps, params.seed, params.image_gallery == "full")
+                              params.num_inference_steps, params.seed, params.image_gallery == "full",
+                              text2img_checkpoint=params.text2img_checkpoint,
+                              controlnet_checkpoint=params.controlnet_checkpoint)
 
 
 # The wired steps: step name -> runner(params, run_dir) -> report rows. Families join here as they land.

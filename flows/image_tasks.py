@@ -16,6 +16,7 @@ import numpy as np
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from . import model_cache
 from .artifacts import Progress, artifact_key
 from .gpu import device_slot
 from .params import TrainImageParams
@@ -122,9 +123,7 @@ def publish_task(folder: str, publish_dir: str) -> str:
 @task(name="check-checkpoint", **IO_RETRIES)
 def check_checkpoint_task(checkpoint: str) -> dict[str, Any]:
     """Fail early, naming the folder, if the checkpoint does not load; returns its diffusion config."""
-    from generators.image import ImageGenerator
-
-    gen = ImageGenerator.from_pretrained(checkpoint)
+    gen = model_cache.image_generator(checkpoint)
     return {"checkpoint": checkpoint, **asdict(gen.diffusion)}
 
 
@@ -133,12 +132,10 @@ def generate_shard_task(checkpoint: str, shard_index: int, start: int, labels: l
                         num_inference_steps: int, guidance_scale: float, out_dir: str, device: str = "cpu",
                         total: int | None = None) -> list[dict[str, Any]]:
     """Generate one shard with its derived seed, write PNGs, return one row per sample."""
-    from generators.image import ImageGenerator
-
     progress = Progress(artifact_key("generate-shard", str(shard_index), "progress"),
                         f"sampling shard {shard_index} ({len(labels)} images)")
     with device_slot(device):
-        gen = ImageGenerator.from_pretrained(checkpoint, device=device)
+        gen = model_cache.image_generator(checkpoint, device)
         s = shard_seed(seed, shard_index)
         out = gen(labels, num_inference_steps=num_inference_steps, sampler=sampler, guidance_scale=guidance_scale,
                   seed=s, callback=progress.step_callback(0, 1))
@@ -154,11 +151,9 @@ def score_samples_task(rows: list[dict[str, Any]], classifier: str) -> list[dict
     import torch
     from PIL import Image
 
-    from evaluation.digits import load_digit_classifier
-
     if not rows:
         return rows
-    model = load_digit_classifier(classifier).eval()
+    model = model_cache.digit_classifier(classifier)
     arrays = [np.asarray(Image.open(r["path"]), dtype=np.float32) for r in rows]
     x = torch.from_numpy(np.stack(arrays))[:, None] / 127.5 - 1.0  # (N, 1, H, W) in [-1, 1]
     with torch.no_grad():
@@ -172,11 +167,10 @@ def score_samples_task(rows: list[dict[str, Any]], classifier: str) -> list[dict
 def evaluate_task(checkpoint: str, per_class: int, sampler: str, num_inference_steps: int, guidance_scale: float,
                   seed: int, cas_epochs: int, classifier: str, device: str = "cpu") -> dict[str, Any]:
     """Accuracy, Frechet distance and CAS (``generators.image.evaluate``) for a checkpoint folder."""
-    from generators.image import ImageGenerator
     from generators.image.evaluate import evaluate_image_generator
 
     with device_slot(device):
-        gen = ImageGenerator.from_pretrained(checkpoint, device=device)
+        gen = model_cache.image_generator(checkpoint, device)
         return evaluate_image_generator(gen, per_class, sampler, num_inference_steps, guidance_scale, seed,
                                         classifier_path=classifier, cas_epochs=cas_epochs)
 

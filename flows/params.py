@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE_CHECKPOINT = str(ROOT / "data" / "checkpoints" / "image-digits")
 CLASSIFIER_CHECKPOINT = str(ROOT / "data" / "checkpoints" / "digit-classifier")
+TEXT2IMG_CHECKPOINT = str(ROOT / "data" / "checkpoints" / "image-text2img")
+CONTROLNET_CHECKPOINT = str(ROOT / "data" / "checkpoints" / "image-controlnet-edges")
 
 # Literal copies of generators.core.sampling.SAMPLERS (a Literal must be static for the schema);
 # tests/flows/test_params.py fails if the two ever disagree.
@@ -128,7 +130,10 @@ class ComposedParams(FlowParams):
     ))
     image_checkpoint: str = Field(IMAGE_CHECKPOINT)
     image_gallery: Literal["full", "quick"] = Field(
-        "full", description="full: samplers, SDEdit, inpainting, denoising; quick: one row of samples")
+        "full", description="full: samplers, SDEdit, inpainting, denoising, prompt -> image, edge map -> image; "
+                            "quick: one row of samples")
+    text2img_checkpoint: str = Field(TEXT2IMG_CHECKPOINT, description="prompt -> image row ('' skips it)")
+    controlnet_checkpoint: str = Field(CONTROLNET_CHECKPOINT, description="edge map -> image row ('' skips it)")
     labels: list[int] = Field(default_factory=lambda: list(range(10)), min_length=1, max_length=256)
     sampler: Sampler = "dpmsolver++"
     num_inference_steps: int = Field(25, ge=1, le=1000)

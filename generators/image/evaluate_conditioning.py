@@ -61,6 +61,7 @@ def evaluate_text2img(checkpoint: str | Path, base_checkpoint: str | Path, num_p
         "num_prompts": num_prompts, "steps": steps, "sampler": "dpmsolver++", "guidance_scale": guidance_scale,
         "seed": seed, "seconds_per_image_heldout": round(seconds / num_prompts, 4),
         "example_prompts": prompts[:6],
+        "command": f"mmdiff evaluate text2img --prompts {num_prompts} --steps {steps} --seed {seed}",
     }
     if write:
         atomic_write_json(Path(checkpoint) / "metrics.json", metrics)
@@ -102,7 +103,8 @@ def evaluate_controlnet(checkpoint: str | Path, num_images: int = 200, steps: in
                          "digit_accuracy_vs_source": accuracy(predict(classifier, images), labels.numpy()),
                          "seconds_per_image": round((time.perf_counter() - t0) / n, 4)}
     metrics = {**results, "num_images": n, "steps": steps, "sampler": "dpmsolver++", "seed": seed,
-               "source": "edge maps of the held-out digits test split"}
+               "source": "edge maps of the held-out digits test split",
+               "command": f"mmdiff evaluate controlnet --images {n} --steps {steps} --seed {seed}"}
     if write:
         atomic_write_json(Path(checkpoint) / "metrics.json", metrics)
     return metrics

@@ -15,6 +15,27 @@ from diffusers.models.modeling_utils import ModelMixin
 from conditioning import ClassLabelEncoder
 
 
+def digit_unet(sample_size: int, channels: int, block_out_channels: tuple[int, ...], layers_per_block: int,
+               attention_levels: tuple[int, ...], norm_num_groups: int) -> UNet2DModel:
+    """The digits U-Net (Ho et al. 2020's architecture via diffusers), self-attention at ``attention_levels``;
+    conditioning enters as a vector added to the time embedding (``class_embed_type="identity"``)."""
+    levels = len(block_out_channels)
+    down = tuple("AttnDownBlock2D" if i in attention_levels else "DownBlock2D" for i in range(levels))
+    up = tuple("AttnUpBlock2D" if i in attention_levels else "UpBlock2D" for i in reversed(range(levels)))
+    return UNet2DModel(
+        sample_size=sample_size,
+        in_channels=channels,
+        out_channels=channels,
+        block_out_channels=tuple(block_out_channels),
+        layers_per_block=layers_per_block,
+        down_block_types=down,
+        up_block_types=up,
+        norm_num_groups=norm_num_groups,
+        attention_head_dim=8,
+        class_embed_type="identity",
+    )
+
+
 class ClassConditionalUNet(ModelMixin, ConfigMixin):
     """eps_theta(x_t, t, y) for images (B, C, H, W) and labels (B,), null label = num_classes."""
 
@@ -30,21 +51,8 @@ class ClassConditionalUNet(ModelMixin, ConfigMixin):
         num_classes: int = 10,
     ) -> None:
         super().__init__()
-        levels = len(block_out_channels)
-        down = tuple("AttnDownBlock2D" if i in attention_levels else "DownBlock2D" for i in range(levels))
-        up = tuple("AttnUpBlock2D" if i in attention_levels else "UpBlock2D" for i in reversed(range(levels)))
-        self.unet = UNet2DModel(
-            sample_size=sample_size,
-            in_channels=channels,
-            out_channels=channels,
-            block_out_channels=tuple(block_out_channels),
-            layers_per_block=layers_per_block,
-            down_block_types=down,
-            up_block_types=up,
-            norm_num_groups=norm_num_groups,
-            attention_head_dim=8,
-            class_embed_type="identity",
-        )
+        self.unet = digit_unet(sample_size, channels, block_out_channels, layers_per_block, attention_levels,
+                               norm_num_groups)
         self.label_encoder = ClassLabelEncoder(num_classes=num_classes, embedding_dim=block_out_channels[0] * 4)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -37,7 +37,7 @@ from generators.core.training import TrainConfig, TrainResult, train, write_trai
 from .captions import TRAIN_TEMPLATES, captions_for, eval_prompts, measure_attributes, train_bins
 from .data import load_digits_split, to_uint8
 from .generator import DIFFUSION_CONFIG, DiffusionConfig, ImageOutput
-from .model import ClassConditionalUNet
+from .model import ClassConditionalUNet, digit_unet
 
 
 class TextPooling(nn.Module):
@@ -76,8 +76,8 @@ class TextConditionalUNet(ModelMixin, ConfigMixin):
     ) -> None:
         super().__init__()
         # the same U-Net the class-conditional model uses, so it can start from its weights
-        self.unet = ClassConditionalUNet(sample_size, channels, tuple(block_out_channels), layers_per_block,
-                                         tuple(attention_levels), norm_num_groups).unet
+        self.unet = digit_unet(sample_size, channels, tuple(block_out_channels), layers_per_block,
+                               tuple(attention_levels), norm_num_groups)
         self.text_encoder = TextEncoder(model_path=text_model_path, max_length=text_max_length, on_truncate="error")
         self.text_pooling = TextPooling(self.text_encoder.dim, block_out_channels[0] * 4, text_heads)
 

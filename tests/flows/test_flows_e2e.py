@@ -94,3 +94,17 @@ def test_composed_flow_runs_image_and_skips_missing_families(tiny_checkpoint, tm
     assert "has not landed yet" in html and "scandinavian" in html
     pngs = list((Path(result["run_dir"]) / "images").glob("*.png"))
     assert len(pngs) == 2 and all(p.resolve().is_relative_to(Path(result["run_dir"]).resolve()) for p in pngs)
+
+
+def test_demo_runs_the_composed_flow_on_the_shipped_checkpoints(tmp_path):
+    """``make demo``: the composed flow's report shows every landed modality's rows and the skipped steps."""
+    from flows.demo import run_demo
+
+    report = run_demo(tmp_path, seed=0)
+    html = report.read_text()
+    for title in ("dpmsolver++, 25 steps", "SDEdit", "inpainting", "denoised", "text -&gt; image",
+                  "edge map -&gt; image (ControlNet", "has not landed yet"):
+        assert title in html, title
+    images = list((report.parent / "images").glob("*.png"))
+    assert len(images) >= 10 * 9 + 5 and all(i.stat().st_size > 0 for i in images)
+    assert any(a.type == "markdown" for a in artifacts(key="composed-report"))
