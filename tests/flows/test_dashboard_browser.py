@@ -110,13 +110,26 @@ def test_start_generate_image_from_the_form(dashboard, tiny_checkpoint):
             field.send_keys(Keys.CONTROL, "a")
             field.send_keys(value)
             assert field.get_attribute("value") == value
-        submit = driver.find_element(By.XPATH, "//button[normalize-space(.)='Submit']")
-        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", submit)
-        submit.click()
+        def runs():
+            return _api(port, "/flow_runs/filter", {"deployments": {"id": {"any_": [deployment["id"]]}}})
+
+        # A click can land while the form is still re-rendering and do nothing; click again (at most
+        # three times) until the server holds the run, then fail with what the page shows.
+        for attempt in range(3):
+            submit = WebDriverWait(driver, 30).until(
+                lambda d: d.find_element(By.XPATH, "//button[normalize-space(.)='Submit']"))
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", submit)
+            submit.click()
+            try:
+                _wait(runs, 20, "the run submitted from the form", interval=1)
+                break
+            except TimeoutError:
+                if attempt == 2:
+                    raise AssertionError("the form did not create a run; the page shows: "
+                                         + driver.find_element(By.TAG_NAME, "body").text[-2000:]) from None
 
         def finished_run():
-            runs = _api(port, "/flow_runs/filter", {"deployments": {"id": {"any_": [deployment["id"]]}}})
-            return next((r for r in runs if r["state_type"] in ("COMPLETED", "FAILED", "CRASHED")), None)
+            return next((r for r in runs() if r["state_type"] in ("COMPLETED", "FAILED", "CRASHED")), None)
 
         run = _wait(finished_run, 240, "the flow run started from the form to finish", interval=2)
         assert run["state_type"] == "COMPLETED", (logs / "serve.log").read_text()[-3000:]
