@@ -81,6 +81,13 @@ def run_demo(output_root: str | Path = "outputs", seed: int = 0) -> Path:
 
     Every family that has landed adds its rows to the one report; the others are listed as skipped.
     """
+    import os
+
+    # Without PREFECT_API_URL, Prefect starts a temporary local server for this run. On the first
+    # run it creates its SQLite database, which takes longer than Prefect's 20 s start-up limit on a
+    # small machine; and it should not try to send telemetry (offline machines log errors for it).
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from .composed import composed_flow
     from .params import ComposedParams
 

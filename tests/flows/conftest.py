@@ -1,7 +1,12 @@
 """Flow tests run against one temporary Prefect API for the whole session (``prefect_test_harness``)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# The harness's temporary server would try to send telemetry (no network here) and, on a fresh
+# SQLite file, race its own migrations for the lock; the tests need neither.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 import pytest
 import torch
