@@ -5,19 +5,15 @@ step) and :func:`run_demo`, which runs :func:`flows.composed.composed_flow` as a
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from generators.image import ImageGenerator, ImageOutput
 
-from .report import GalleryRow, Report, new_run_dir
+from .params import CONTROLNET_CHECKPOINT, TEXT2IMG_CHECKPOINT
+from .report import GalleryRow
 
-ROOT = Path(__file__).resolve().parents[1]
-IMAGE_CHECKPOINT = ROOT / "data" / "checkpoints" / "image-digits"
-TEXT2IMG_CHECKPOINT = ROOT / "data" / "checkpoints" / "image-text2img"
-CONTROLNET_CHECKPOINT = ROOT / "data" / "checkpoints" / "image-controlnet-edges"
 DEMO_PROMPTS = ["a thin upright two", "a thick, slanted seven", "please draw the number 4; make it wide",
                 "a narrow upright one", "a thick zero"]
 
