@@ -42,7 +42,7 @@ def direct_call(checkpoint: str, labels: list[int], steps: int, shard_size: int,
 
 def cold_direct_call(checkpoint: str, labels: list[int], steps: int, shard_size: int, out: Path) -> float:
     """:func:`direct_call` in a fresh interpreter, timed from launch to exit (imports included)."""
-    code = ("import sys; from pathlib import Path; from flows.bench_orchestration import direct_call; "
+    code = ("from pathlib import Path; from flows.bench_orchestration import direct_call; "
             f"direct_call({checkpoint!r}, {labels!r}, {steps}, {shard_size}, Path({str(out)!r}))")
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
@@ -51,13 +51,16 @@ def cold_direct_call(checkpoint: str, labels: list[int], steps: int, shard_size:
 
 def run_phases(client, run) -> dict[str, float]:
     """Where a deployment run's time goes: waiting to start, the process start-up, each task's span."""
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterParentFlowRunId
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterParentFlowRunId,
+        TaskRunFilter,
+        TaskRunFilterFlowRunId,
+    )
 
     run = client.read_flow_run(run.id)
     children = client.read_flow_runs(flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run.id])))
     ids = [run.id] + [c.id for c in children]
-    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
-
     tasks = client.read_task_runs(task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=ids)))
     tasks = [t for t in tasks if t.start_time is not None and t.end_time is not None]
     out = {"created_to_start_s": round((run.start_time - run.created).total_seconds(), 2),
@@ -75,8 +78,11 @@ def run_phases(client, run) -> dict[str, float]:
     return out
 
 
-def measure(args: argparse.Namespace, n: int, tmp: Path, run_deployment, get_client) -> dict:
+def measure(args: argparse.Namespace, n: int, tmp: Path) -> dict:
     """One trial for ``n`` images: warm direct call, fresh-process direct call, deployment run."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
     labels = [i % 10 for i in range(n)]
     warm = direct_call(args.checkpoint, labels, args.steps, args.shard_size, tmp / "direct")
     cold = cold_direct_call(args.checkpoint, labels, args.steps, args.shard_size, tmp / "cold")
@@ -129,7 +135,6 @@ def main(argv: list[str] | None = None) -> dict:
                                   "--output-root", str(tmp / "runs"), "--no-schedules"], cwd=ROOT,
                                  env=server_env(port, str(tmp / "home")), stdout=open(tmp / "serve.log", "wb"),
                                  stderr=subprocess.STDOUT)
-        from prefect.deployments import run_deployment
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         with temporary_settings(updates={PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}):
@@ -140,7 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
                     time.sleep(0.5)
             ready = time.perf_counter() - t0
             for n in args.labels:
-                trials = [measure(args, n, tmp / f"{n}-{r}", run_deployment, get_client) for r in range(args.repeats)]
+                trials = [measure(args, n, tmp / f"{n}-{r}") for r in range(args.repeats)]
                 runs.append(summarise(trials))
                 print(json.dumps(runs[-1]), flush=True)
         result = {"steps": args.steps, "shard_size": args.shard_size, "sampler": "dpmsolver++", "repeats": args.repeats,

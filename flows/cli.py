@@ -11,11 +11,13 @@ import typer
 
 from generators.core.sampling import SAMPLERS
 
-ROOT = Path(__file__).resolve().parents[1]
-IMAGE_CHECKPOINT = ROOT / "data" / "checkpoints" / "image-digits"
-CLASSIFIER_CHECKPOINT = ROOT / "data" / "checkpoints" / "digit-classifier"
-TEXT2IMG_CHECKPOINT = ROOT / "data" / "checkpoints" / "image-text2img"
-CONTROLNET_CHECKPOINT = ROOT / "data" / "checkpoints" / "image-controlnet-edges"
+from . import params as _params
+
+# The shipped checkpoint folders (defined once, in flows.params), as the options' Path defaults.
+IMAGE_CHECKPOINT = Path(_params.IMAGE_CHECKPOINT)
+CLASSIFIER_CHECKPOINT = Path(_params.CLASSIFIER_CHECKPOINT)
+TEXT2IMG_CHECKPOINT = Path(_params.TEXT2IMG_CHECKPOINT)
+CONTROLNET_CHECKPOINT = Path(_params.CONTROLNET_CHECKPOINT)
 
 app = typer.Typer(help="mmdiff: multi-modal diffusion generators on one core.", no_args_is_help=True,
                   pretty_exceptions_enable=False)

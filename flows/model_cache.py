@@ -31,8 +31,8 @@ def folder_signature(path: str | os.PathLike) -> tuple:
     root = Path(path).resolve()
     if not root.is_dir():
         return (str(root),)
-    files = sorted(p for p in root.iterdir() if p.is_file())
-    return (str(root), tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    stats = sorted((p.name, p.stat()) for p in root.iterdir() if p.is_file())
+    return (str(root), tuple((name, st.st_size, st.st_mtime_ns) for name, st in stats))
 
 
 def cached(kind: str, path: str | os.PathLike, device: str, load: Callable[[], Any]) -> Any:
@@ -51,10 +51,13 @@ def cached(kind: str, path: str | os.PathLike, device: str, load: Callable[[], A
         with _lock:
             if key in _cache:
                 return _cache[key]
-        value = load()
+        try:
+            value = load()
+        finally:
+            with _lock:
+                _key_locks.pop(key, None)
         with _lock:
             _cache[key] = value
-            _key_locks.pop(key, None)
             while len(_cache) > MAX_ENTRIES:
                 _cache.popitem(last=False)
         return value

@@ -72,3 +72,18 @@ def test_gpu_models_are_not_kept(tiny_checkpoint, monkeypatch):
     model_cache.image_generator(tiny_checkpoint, "cpu")
     model_cache.image_generator(tiny_checkpoint, "cpu")
     assert loads == ["cuda:0", "cuda:0", "cpu"]
+
+
+def test_a_failed_load_is_not_cached_and_can_be_retried(tmp_path):
+    def broken():
+        raise OSError("disk hiccup")
+
+    try:
+        model_cache.cached("k", tmp_path, "cpu", broken)
+    except OSError:
+        pass
+    else:
+        raise AssertionError("the load's error must reach the caller")
+    value = object()
+    assert model_cache.cached("k", tmp_path, "cpu", lambda: value) is value
+    assert not model_cache._key_locks
