@@ -21,6 +21,8 @@ from prefect.artifacts import (
 )
 from prefect.context import FlowRunContext, TaskRunContext
 
+from .warm import raise_if_cancelled
+
 
 def in_run() -> bool:
     """True inside a Prefect flow or task run (where artifacts can be attached)."""
@@ -74,6 +76,8 @@ class Progress:
             self.artifact_id = create_progress_artifact(0.0, key=key, description=description)
 
     def update(self, fraction: float, force: bool = False) -> None:
+        """Set the bar to ``fraction``; also a cancellation point of warm runs (:func:`flows.warm.raise_if_cancelled`)."""
+        raise_if_cancelled()
         if self.artifact_id is None:
             return
         now = time.monotonic()

@@ -18,6 +18,8 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
+from .warm import raise_if_cancelled
+
 LEASE_SECONDS = 120.0
 
 
@@ -62,6 +64,7 @@ def device_slot(device: str, timeout_seconds: float | None = None, name: str | N
         timeout_seconds: give up waiting for the slot after this long (TimeoutError); None waits.
         name: override the limit name (tests use it to exercise the mechanism without a GPU).
     """
+    raise_if_cancelled()  # a warm run being cancelled stops before it loads a model
     limit = name or slot_name(device)
     if limit is None:
         yield None

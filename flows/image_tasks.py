@@ -23,7 +23,20 @@ from .params import TrainImageParams
 from .report import GalleryRow, Report
 from .reuse import code_version, dataset_version, fingerprint, is_complete, mark_complete, publish_folder
 
-IO_RETRIES = dict(retries=2, retry_delay_seconds=1)
+
+
+def _not_cancelled(_task: Any, _task_run: Any, state: Any) -> bool:
+    """Retry condition: retry failures, but not a run that is being cancelled (:mod:`flows.warm`)."""
+    from .warm import RunCancelled
+
+    try:
+        error = state.data if isinstance(state.data, BaseException) else state.result(raise_on_failure=False)
+    except Exception:
+        return True
+    return not isinstance(error, RunCancelled)
+
+
+IO_RETRIES = dict(retries=2, retry_delay_seconds=1, retry_condition_fn=_not_cancelled)
 
 
 def shard_seed(seed: int, shard_index: int) -> int:

@@ -9,7 +9,16 @@ Deployments (``<flow>/<deployment>`` in the dashboard):
   read at run time from a JSON file (``flows/schedules/generate_image.json`` by default), so editing
   the file changes the next run without re-registering anything.
 
-Served flow runs execute in subprocesses of the serving process; ``limit`` caps how many run at once.
+Two runners share the serving process:
+
+- inference deployments (``generate_image``, ``evaluate_image``, ``composed``) run *in* the serving
+  process on a :class:`flows.warm.WarmRunner`: torch, diffusers and the models stay loaded between
+  runs, so a run starts sampling within about a second of being created (one run at a time; a run
+  with ``task_runner='ray'`` gets a subprocess of its own);
+- the rest (training, the scheduled run whose parameters come from a file) run in a fresh
+  subprocess each, on Prefect's own runner; ``limit`` caps how many of those run at once.
+
+``mmdiff serve --isolate`` puts every deployment on Prefect's runner (a subprocess per run).
 """
 from __future__ import annotations
 
@@ -17,12 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow
+from prefect.client.schemas.objects import FlowRun
 from prefect.deployments.runner import RunnerDeployment
+from prefect.flows import Flow
 from prefect.schedules import Cron, Schedule
 
 from .composed import composed_flow
 from .image import evaluate_image_flow, generate_image_flow, train_image_flow
 from .params import EvaluateImageParams, GenerateImageParams, load_params
+from .warm import WarmDeployment, WarmRunner
 
 DEFAULT_PARAMS_FILE = Path(__file__).resolve().parent / "schedules" / "generate_image.json"
 NIGHTLY_EVALUATION_CRON = "0 2 * * *"
@@ -85,14 +97,93 @@ def build_deployments(params_file: str | Path = DEFAULT_PARAMS_FILE, image_check
     ]
 
 
+# Flows whose deployments the warm runner executes in the serving process (by flow name).
+WARM_FLOWS: dict[str, Flow[..., Any]] = {
+    "generate_image": generate_image_flow,
+    "evaluate_image": evaluate_image_flow,
+    "composed": composed_flow,
+}
+
+
+def preload(image_checkpoint: str | None = None) -> None:
+    """Load the forms' default models into the serving process's cache, so the first run is warm too.
+
+    A checkpoint that does not load is reported here and again, with the same error, by the run.
+    """
+    from . import model_cache
+    from .params import CLASSIFIER_CHECKPOINT, IMAGE_CHECKPOINT
+
+    for load, path in ((model_cache.image_generator, image_checkpoint or IMAGE_CHECKPOINT),
+                       (model_cache.digit_classifier, CLASSIFIER_CHECKPOINT)):
+        try:
+            load(path)
+        except Exception as exc:  # the serving process keeps serving
+            print(f"preload of {path} failed: {type(exc).__name__}: {exc}", flush=True)
+
+
+def needs_own_process(flow_run: FlowRun) -> bool:
+    """Warm-served runs that still get a subprocess: the Ray task runner starts a cluster from its driver."""
+    params = (flow_run.parameters or {}).get("params")
+    return isinstance(params, dict) and params.get("task_runner") == "ray"
+
+
+def split_deployments(deployments: list[RunnerDeployment],
+                      isolate: bool = False) -> tuple[list[WarmDeployment], list[RunnerDeployment]]:
+    """(warm, subprocess) deployments: warm ones are those of :data:`WARM_FLOWS`, unless ``isolate``."""
+    warm = [] if isolate else [WarmDeployment(d, WARM_FLOWS[d.flow_name]) for d in deployments
+                               if d.flow_name in WARM_FLOWS]
+    names = {(w.deployment.flow_name, w.deployment.name) for w in warm}
+    return warm, [d for d in deployments if (d.flow_name, d.name) not in names]
+
+
+async def aserve_all(deployments: list[RunnerDeployment], limit: int | None = 2, query_seconds: float = QUERY_SECONDS,
+                     isolate: bool = False, warm_limit: int = 1, image_checkpoint: str | None = None) -> None:
+    """Serve ``deployments``: inference ones on a :class:`WarmRunner`, the rest on Prefect's runner.
+
+    The warm runner's default models (``image_checkpoint``, the classifier) are loaded in the background
+    while it starts. Stops when either runner stops (Ctrl-C, SIGTERM); in-flight warm runs end ``Cancelled``.
+    """
+    import anyio
+    from prefect.runner import Runner
+
+    warm, cold = split_deployments(deployments, isolate)
+    runner = Runner(limit=limit, query_seconds=query_seconds)
+    for deployment in cold:
+        await runner.aadd_deployment(deployment)
+    warm_runner = WarmRunner(warm, query_seconds=query_seconds, limit=warm_limit, isolate=needs_own_process)
+    for item in warm:
+        print(f"serving {item.deployment.flow_name}/{item.deployment.name} in this process (warm)", flush=True)
+    for deployment in cold:
+        print(f"serving {deployment.flow_name}/{deployment.name} (a subprocess per run)", flush=True)
+
+    async with anyio.create_task_group() as group:
+        async def until_done(start: Any) -> None:
+            try:
+                await start()
+            finally:
+                group.cancel_scope.cancel()
+
+        if cold:
+            group.start_soon(until_done, runner.start)
+        if warm:
+            group.start_soon(until_done, warm_runner.start)
+            group.start_soon(anyio.to_thread.run_sync, preload, image_checkpoint)
+
+
 def serve_all(params_file: str | Path = DEFAULT_PARAMS_FILE, image_checkpoint: str | None = None,
               output_root: str | None = None, schedules: bool = True, limit: int | None = 2,
-              query_seconds: float = QUERY_SECONDS) -> None:
+              query_seconds: float = QUERY_SECONDS, isolate: bool = False) -> None:
     """Register every deployment on the configured Prefect API and serve them until interrupted.
 
-    ``query_seconds``: how often to look for runs to start (scheduled, or started from the dashboard).
+    ``query_seconds``: how often to look for runs to start (scheduled, or started from the dashboard);
+    ``isolate``: run every flow run in a subprocess of its own (no warm runner).
     """
-    from prefect import serve
+    import asyncio
 
-    serve(*build_deployments(params_file, image_checkpoint, output_root, schedules), limit=limit,
-          query_seconds=query_seconds)
+    from prefect.exceptions import TerminationSignal
+
+    deployments = build_deployments(params_file, image_checkpoint, output_root, schedules)
+    try:
+        asyncio.run(aserve_all(deployments, limit, query_seconds, isolate, image_checkpoint=image_checkpoint))
+    except (KeyboardInterrupt, TerminationSignal):
+        print("shutting down", flush=True)

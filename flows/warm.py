@@ -1,0 +1,283 @@
+"""A warm runner: serves inference deployments from the long-lived ``mmdiff serve`` process itself.
+
+Prefect's own runner (``prefect.serve``) starts every flow run in a fresh Python subprocess. That
+isolates runs, but each one pays the interpreter start, the import of torch and diffusers and the
+checkpoint load again (~8-12 s on a 2-core machine) before any sampling starts, which is most of a
+small batch's wall time. Generation and evaluation runs do not need the isolation: they read a
+checkpoint, sample and write files. :class:`WarmRunner` therefore executes those flow runs
+*in this process* (with :func:`prefect.flow_engine.run_flow`, the same engine entry point the
+subprocess uses), so the imports are paid once and :mod:`flows.model_cache` keeps the models loaded
+between runs. Training stays in subprocesses (``prefect.serve``).
+
+What a served run keeps, in-process:
+
+- claiming: a run is taken by proposing ``Pending``; a run another runner took is skipped;
+- the deployment's parameters, logs, artifacts, task runs and subflows as in a subprocess run;
+- cancellation from the dashboard: the runner notices ``Cancelling`` and the run stops at its next
+  sampler step or model-holding task (:func:`raise_if_cancelled`, called by
+  :class:`flows.artifacts.Progress` and :func:`flows.gpu.device_slot`), then ends ``Cancelled``;
+- ``limit`` runs at a time (default 1: on one machine, concurrent inference runs only contend);
+- schedules paused on shutdown, like ``prefect.serve``.
+
+Runs that need a process of their own (``isolate(flow_run)`` is true: e.g. the Ray task runner,
+which starts a cluster from the driver) run in a subprocess via
+:func:`prefect.flow_engine.run_flow_in_subprocess`, and cancelling one terminates that process.
+"""
+from __future__ import annotations
+
+import contextvars
+import datetime
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from uuid import UUID
+
+import anyio
+from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.schemas.objects import FlowRun
+from prefect.deployments.runner import RunnerDeployment
+from prefect.exceptions import Abort, ObjectNotFound
+from prefect.flows import Flow
+from prefect.logging import get_logger
+from prefect.states import Cancelled, Crashed, Pending
+from prefect.utilities.engine import propose_state
+
+_logger = get_logger("mmdiff.warm")
+
+# The flow run a warm runner thread is executing. Prefect copies the context into task-runner
+# threads and subflows, so every task of the run sees it.
+_current_run: contextvars.ContextVar[UUID | None] = contextvars.ContextVar("mmdiff_warm_run", default=None)
+_cancel_requested: set[UUID] = set()
+_cancel_lock = threading.Lock()
+
+
+class RunCancelled(Exception):
+    """Raised inside a warm flow run whose cancellation was requested (from the dashboard or API)."""
+
+
+def request_cancel(flow_run_id: UUID) -> None:
+    """Ask the warm run ``flow_run_id`` to stop at its next cancellation point."""
+    with _cancel_lock:
+        _cancel_requested.add(flow_run_id)
+
+
+def cancel_requested(flow_run_id: UUID | None = None) -> bool:
+    """Whether cancellation was requested for ``flow_run_id`` (default: the warm run of this context)."""
+    run = flow_run_id if flow_run_id is not None else _current_run.get()
+    if run is None:
+        return False
+    with _cancel_lock:
+        return run in _cancel_requested
+
+
+def raise_if_cancelled() -> None:
+    """A cancellation point: raise :class:`RunCancelled` when this warm run was asked to stop.
+
+    A no-op outside a warm run (a subprocess run is stopped by terminating its process).
+    """
+    if cancel_requested():
+        raise RunCancelled(f"flow run {_current_run.get()} was cancelled")
+
+
+def _forget(flow_run_id: UUID) -> None:
+    with _cancel_lock:
+        _cancel_requested.discard(flow_run_id)
+
+
+@dataclass
+class WarmDeployment:
+    """A deployment and the flow object that runs its flow runs in-process."""
+
+    deployment: RunnerDeployment
+    flow: Flow[..., Any]
+
+
+@dataclass
+class _InFlight:
+    flow_run: FlowRun
+    process: Any = None  # a multiprocessing process when the run was isolated
+    cancelling: bool = False
+
+
+def _never(_run: FlowRun) -> bool:
+    return False
+
+
+@dataclass
+class WarmRunner:
+    """Polls the API for scheduled runs of its deployments and executes them in this process.
+
+    Args:
+        deployments: the deployments to serve, each with its flow object.
+        query_seconds: how often to look for runs to start and for cancellation requests.
+        limit: how many runs execute at once; more stay scheduled until a slot frees.
+        isolate: ``isolate(flow_run)`` true runs that flow run in a subprocess instead.
+        pause_on_shutdown: pause the deployments' schedules when the runner stops.
+    """
+
+    deployments: list[WarmDeployment]
+    query_seconds: float = 1.0
+    limit: int = 1
+    isolate: Callable[[FlowRun], bool] = _never
+    pause_on_shutdown: bool = True
+    _flows: dict[UUID, Flow[..., Any]] = field(default_factory=dict, init=False)
+    _in_flight: dict[UUID, _InFlight] = field(default_factory=dict, init=False)
+    started: anyio.Event | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if self.limit < 1:
+            raise ValueError(f"limit must be >= 1, got {self.limit}")
+        if self.query_seconds <= 0:
+            raise ValueError(f"query_seconds must be > 0, got {self.query_seconds}")
+
+    @property
+    def deployment_ids(self) -> list[UUID]:
+        return list(self._flows)
+
+    async def register(self) -> list[UUID]:
+        """Create or update every deployment on the API (schedules included); returns their ids."""
+        for item in self.deployments:
+            deployment_id = await item.deployment.aapply()
+            self._flows[deployment_id] = item.flow
+        return self.deployment_ids
+
+    async def start(self, run_once: bool = False) -> None:
+        """Register the deployments, then poll and execute until cancelled (or one pass with ``run_once``).
+
+        On shutdown the runs in flight are asked to stop (they end ``Cancelled``) and, with
+        ``pause_on_shutdown``, the deployments' schedules are paused.
+        """
+        self.started = self.started or anyio.Event()
+        await self.register()
+        async with get_client() as client:
+            try:
+                async with anyio.create_task_group() as runs:
+                    self.started.set()
+                    try:
+                        while True:
+                            await self._watch_cancellations(client)
+                            await self._submit_scheduled(client, runs)
+                            if run_once:
+                                break
+                            await anyio.sleep(self.query_seconds)
+                    except BaseException:
+                        self._stop_in_flight()
+                        raise
+            finally:
+                if self.pause_on_shutdown:
+                    with anyio.CancelScope(shield=True):
+                        await self._pause(client)
+
+    def _stop_in_flight(self) -> None:
+        for run_id, entry in self._in_flight.items():
+            entry.cancelling = True
+            if entry.process is not None:
+                entry.process.terminate()
+            else:
+                request_cancel(run_id)
+
+    async def _pause(self, client: PrefectClient) -> None:
+        for deployment_id in self.deployment_ids:
+            try:
+                await client.pause_deployment(deployment_id)
+            except Exception:  # shutting down: the server may be gone already
+                _logger.debug("could not pause deployment %s", deployment_id, exc_info=True)
+
+    async def _submit_scheduled(self, client: PrefectClient, runs: anyio.abc.TaskGroup) -> None:
+        free = self.limit - len(self._in_flight)
+        if free <= 0 or not self._flows:
+            return
+        scheduled = await client.get_scheduled_flow_runs_for_deployments(
+            deployment_ids=self.deployment_ids,
+            scheduled_before=datetime.datetime.now(datetime.timezone.utc),
+        )
+        scheduled.sort(key=lambda r: (r.next_scheduled_start_time is None, r.next_scheduled_start_time))
+        for flow_run in scheduled:
+            if free <= 0:
+                break
+            if flow_run.id in self._in_flight or not await self._claim(client, flow_run):
+                continue
+            self._in_flight[flow_run.id] = _InFlight(flow_run)
+            free -= 1
+            runs.start_soon(self._execute, client, flow_run)
+
+    async def _claim(self, client: PrefectClient, flow_run: FlowRun) -> bool:
+        """Propose ``Pending``; False when the server refuses (another runner took it, or it was cancelled)."""
+        try:
+            state = await propose_state(client, Pending(), flow_run_id=flow_run.id)
+        except Abort as exc:
+            _logger.info("not starting flow run %s: %s", flow_run.id, exc)
+            return False
+        except ObjectNotFound:
+            return False
+        return state.is_pending()
+
+    async def _execute(self, client: PrefectClient, flow_run: FlowRun) -> None:
+        flow = self._flows[flow_run.deployment_id]
+        entry = self._in_flight[flow_run.id]
+        final: Any = None
+        try:
+            if self.isolate(flow_run):
+                _logger.info("flow run '%s' (%s): in a subprocess", flow_run.name, flow_run.id)
+                await self._execute_isolated(client, flow, entry)
+            else:
+                _logger.info("flow run '%s' (%s): in the warm process", flow_run.name, flow_run.id)
+                await anyio.to_thread.run_sync(_run_in_thread, flow, flow_run)
+            if entry.cancelling:
+                final = Cancelled(message="Cancelled from the API or dashboard, or the runner stopped.")
+        except Exception as exc:  # the engine records the run's own failures; this is the runner's
+            _logger.exception("flow run %s crashed in the warm runner", flow_run.id)
+            final = Crashed(message=f"warm runner: {type(exc).__name__}: {exc}")
+        finally:
+            with anyio.CancelScope(shield=True):
+                if final is not None:
+                    await _force(client, flow_run.id, final)
+                self._in_flight.pop(flow_run.id, None)
+                _forget(flow_run.id)
+
+    async def _execute_isolated(self, client: PrefectClient, flow: Flow[..., Any], entry: _InFlight) -> None:
+        from prefect.flow_engine import run_flow_in_subprocess
+
+        entry.process = run_flow_in_subprocess(flow, flow_run=entry.flow_run)
+        await anyio.to_thread.run_sync(entry.process.join)
+        if entry.process.exitcode not in (0, None) and not entry.cancelling:
+            run = await client.read_flow_run(entry.flow_run.id)
+            if run.state is None or not run.state.is_final():
+                raise RuntimeError(f"its subprocess exited with code {entry.process.exitcode}")
+
+    async def _watch_cancellations(self, client: PrefectClient) -> None:
+        """Turn ``Cancelling`` runs into stop requests (in-process) or terminated processes (isolated)."""
+        for run_id, entry in list(self._in_flight.items()):
+            if entry.cancelling:
+                continue
+            try:
+                run = await client.read_flow_run(run_id)
+            except ObjectNotFound:
+                continue
+            if run.state is not None and run.state.is_cancelling():
+                entry.cancelling = True
+                _logger.info("cancelling flow run %s", run_id)
+                if entry.process is not None:
+                    entry.process.terminate()
+                else:
+                    request_cancel(run_id)
+
+
+def _run_in_thread(flow: Flow[..., Any], flow_run: FlowRun) -> None:
+    """Run ``flow_run`` with Prefect's engine in this thread, marked as a warm run for cancellation."""
+    from prefect.flow_engine import run_flow
+
+    token = _current_run.set(flow_run.id)
+    try:
+        run_flow(flow, flow_run=flow_run, return_type="state")
+    except RunCancelled:
+        pass  # the engine has recorded the failure; the runner marks the run Cancelled
+    finally:
+        _current_run.reset(token)
+
+
+async def _force(client: PrefectClient, flow_run_id: UUID, state: Any) -> None:
+    try:
+        await propose_state(client, state, flow_run_id=flow_run_id, force=True)
+    except Exception:
+        _logger.exception("could not set flow run %s to %s", flow_run_id, state.type.value)

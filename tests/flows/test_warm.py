@@ -1,0 +1,156 @@
+"""The warm runner: deployment runs execute in the serving process, are cancellable, and can be isolated."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from uuid import UUID
+
+import anyio
+import pytest
+from prefect import flow, task
+from prefect.client.orchestration import get_client
+from prefect.deployments import run_deployment
+from prefect.states import Cancelling
+
+from flows.serve import WARM_FLOWS, build_deployments, needs_own_process, split_deployments
+from flows.warm import RunCancelled, WarmDeployment, WarmRunner, raise_if_cancelled, request_cancel
+
+SEEN: dict[str, object] = {}
+
+
+@task
+def record(tag: str) -> int:
+    """Runs on the flow's task runner thread: records which process and thread executed it."""
+    raise_if_cancelled()  # the warm run marker reaches task threads
+    SEEN[tag] = (os.getpid(), threading.current_thread().name)
+    return os.getpid()
+
+
+@flow(name="warm_probe")
+def probe_flow(tag: str = "x") -> int:
+    return record(tag)
+
+
+@flow(name="warm_sleeper")
+def sleeper_flow(seconds: float = 60.0) -> str:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        raise_if_cancelled()
+        time.sleep(0.05)
+    return "finished"
+
+
+@flow(name="warm_failing")
+def failing_flow() -> None:
+    raise ValueError("boom")
+
+
+async def _serve_until(runner: WarmRunner, condition) -> None:
+    """Run ``runner`` in the background until ``condition()`` (async) is true, then stop it."""
+    async with anyio.create_task_group() as group:
+        group.start_soon(runner.start)
+        with anyio.fail_after(120):
+            while runner.started is None or not runner.started.is_set():
+                await anyio.sleep(0.05)
+            await condition()
+        group.cancel_scope.cancel()
+
+
+def _runner(flow_obj, name: str, **kwargs) -> WarmRunner:
+    return WarmRunner([WarmDeployment(flow_obj.to_deployment(name=name), flow_obj)], query_seconds=0.2,
+                      pause_on_shutdown=False, **kwargs)
+
+
+async def _state(run_id: UUID) -> str:
+    async with get_client() as client:
+        run = await client.read_flow_run(run_id)
+    return run.state.type.value
+
+
+async def _wait_state(run_id: UUID, wanted: set[str], timeout: float = 60.0) -> str:
+    with anyio.fail_after(timeout):
+        while (state := await _state(run_id)) not in wanted:
+            await anyio.sleep(0.1)
+    return state
+
+
+def test_deployment_run_executes_in_this_process():
+    runner = _runner(probe_flow, "warm-probe")
+
+    async def scenario():
+        run = await run_deployment("warm_probe/warm-probe", parameters={"tag": "in-process"}, timeout=0)
+        assert await _wait_state(run.id, {"COMPLETED", "FAILED", "CRASHED"}) == "COMPLETED"
+
+    anyio.run(_serve_until, runner, scenario)
+    pid, thread = SEEN["in-process"]
+    assert pid == os.getpid()
+    assert thread != threading.main_thread().name
+
+
+def test_cancelling_a_warm_run_stops_it_and_marks_it_cancelled():
+    runner = _runner(sleeper_flow, "warm-sleeper")
+
+    async def scenario():
+        run = await run_deployment("warm_sleeper/warm-sleeper", parameters={"seconds": 60.0}, timeout=0)
+        await _wait_state(run.id, {"RUNNING"})
+        t0 = time.monotonic()
+        async with get_client() as client:
+            await client.set_flow_run_state(run.id, Cancelling(), force=True)
+        assert await _wait_state(run.id, {"CANCELLED", "COMPLETED", "FAILED", "CRASHED"}, 30) == "CANCELLED"
+        assert time.monotonic() - t0 < 10, "the run should stop at its next cancellation point"
+
+    anyio.run(_serve_until, runner, scenario)
+
+
+def test_a_failing_flow_fails_and_the_runner_keeps_serving():
+    runner = WarmRunner([WarmDeployment(failing_flow.to_deployment(name="warm-failing"), failing_flow),
+                         WarmDeployment(probe_flow.to_deployment(name="warm-probe-2"), probe_flow)],
+                        query_seconds=0.2, pause_on_shutdown=False)
+
+    async def scenario():
+        bad = await run_deployment("warm_failing/warm-failing", timeout=0)
+        assert await _wait_state(bad.id, {"COMPLETED", "FAILED", "CRASHED"}) == "FAILED"
+        good = await run_deployment("warm_probe/warm-probe-2", parameters={"tag": "after-failure"}, timeout=0)
+        assert await _wait_state(good.id, {"COMPLETED", "FAILED", "CRASHED"}) == "COMPLETED"
+
+    anyio.run(_serve_until, runner, scenario)
+    assert SEEN["after-failure"][0] == os.getpid()
+
+
+def test_isolated_runs_get_their_own_process():
+    runner = _runner(probe_flow, "warm-probe-isolated", isolate=lambda run: True)
+
+    async def scenario():
+        run = await run_deployment("warm_probe/warm-probe-isolated", parameters={"tag": "isolated"}, timeout=0)
+        assert await _wait_state(run.id, {"COMPLETED", "FAILED", "CRASHED"}, 120) == "COMPLETED"
+
+    anyio.run(_serve_until, runner, scenario)
+    assert "isolated" not in SEEN  # the task ran in the child process, not here
+
+
+def test_cancellation_points_are_no_ops_outside_warm_runs():
+    request_cancel(UUID(int=1))
+    raise_if_cancelled()  # not inside a warm run: nothing to cancel
+    with pytest.raises(ValueError, match="limit"):
+        WarmRunner([], limit=0)
+
+
+def test_serve_splits_inference_from_training():
+    warm, cold = split_deployments(build_deployments(schedules=False))
+    assert {w.deployment.flow_name for w in warm} == set(WARM_FLOWS)
+    assert {d.flow_name for d in cold} == {"train_image", "generate_image_from_file"}
+    assert all(w.flow.name == w.deployment.flow_name for w in warm)
+    warm, cold = split_deployments(build_deployments(schedules=False), isolate=True)
+    assert warm == [] and len(cold) == 6
+
+
+def test_ray_runs_are_isolated():
+    class Run:
+        def __init__(self, params):
+            self.parameters = params
+
+    assert needs_own_process(Run({"params": {"task_runner": "ray"}}))
+    assert not needs_own_process(Run({"params": {"task_runner": "local"}}))
+    assert not needs_own_process(Run({}))
+    assert issubclass(RunCancelled, Exception)
