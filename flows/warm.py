@@ -154,12 +154,18 @@ class WarmRunner:
                 async with anyio.create_task_group() as runs:
                     self.started.set()
                     try:
+                        failures = 0
                         while True:
-                            await self._watch_cancellations(client)
-                            await self._submit_scheduled(client, runs)
+                            try:
+                                await self._watch_cancellations(client)
+                                await self._submit_scheduled(client, runs)
+                                failures = 0
+                            except Exception:  # the API was unreachable: keep serving, back off
+                                failures += 1
+                                _logger.warning("polling the API failed (%d in a row)", failures, exc_info=True)
                             if run_once:
                                 break
-                            await anyio.sleep(self.query_seconds)
+                            await anyio.sleep(self.query_seconds * min(2 ** failures, 30))
                     except BaseException:
                         self._stop_in_flight()
                         raise
@@ -215,35 +221,34 @@ class WarmRunner:
     async def _execute(self, client: PrefectClient, flow_run: FlowRun) -> None:
         flow = self._flows[flow_run.deployment_id]
         entry = self._in_flight[flow_run.id]
-        final: Any = None
+        error: Exception | None = None
         try:
             if self.isolate(flow_run):
                 _logger.info("flow run '%s' (%s): in a subprocess", flow_run.name, flow_run.id)
-                await self._execute_isolated(client, flow, entry)
+                from prefect.flow_engine import run_flow_in_subprocess
+
+                entry.process = run_flow_in_subprocess(flow, flow_run=flow_run)
+                await anyio.to_thread.run_sync(entry.process.join)
             else:
                 _logger.info("flow run '%s' (%s): in the warm process", flow_run.name, flow_run.id)
                 await anyio.to_thread.run_sync(_run_in_thread, flow, flow_run)
-            if entry.cancelling:
-                final = Cancelled(message="Cancelled from the API or dashboard, or the runner stopped.")
         except Exception as exc:  # the engine records the run's own failures; this is the runner's
             _logger.exception("flow run %s crashed in the warm runner", flow_run.id)
-            final = Crashed(message=f"warm runner: {type(exc).__name__}: {exc}")
+            error = exc
         finally:
+            # Shielded: on shutdown the runner is being cancelled, and the run must still end Cancelled.
             with anyio.CancelScope(shield=True):
-                if final is not None:
-                    await _force(client, flow_run.id, final)
+                try:
+                    if error is not None:
+                        final = Crashed(message=f"warm runner: {type(error).__name__}: {error}")
+                    else:
+                        final = await _settle(client, flow_run.id, entry.cancelling, entry.process)
+                    if final is not None:
+                        await propose_state(client, final, flow_run_id=flow_run.id, force=True)
+                except Exception:
+                    _logger.exception("could not record the end of flow run %s", flow_run.id)
                 self._in_flight.pop(flow_run.id, None)
                 _forget(flow_run.id)
-
-    async def _execute_isolated(self, client: PrefectClient, flow: Flow[..., Any], entry: _InFlight) -> None:
-        from prefect.flow_engine import run_flow_in_subprocess
-
-        entry.process = run_flow_in_subprocess(flow, flow_run=entry.flow_run)
-        await anyio.to_thread.run_sync(entry.process.join)
-        if entry.process.exitcode not in (0, None) and not entry.cancelling:
-            run = await client.read_flow_run(entry.flow_run.id)
-            if run.state is None or not run.state.is_final():
-                raise RuntimeError(f"its subprocess exited with code {entry.process.exitcode}")
 
     async def _watch_cancellations(self, client: PrefectClient) -> None:
         """Turn ``Cancelling`` runs into stop requests (in-process) or terminated processes (isolated)."""
@@ -276,8 +281,16 @@ def _run_in_thread(flow: Flow[..., Any], flow_run: FlowRun) -> None:
         _current_run.reset(token)
 
 
-async def _force(client: PrefectClient, flow_run_id: UUID, state: Any) -> None:
-    try:
-        await propose_state(client, state, flow_run_id=flow_run_id, force=True)
-    except Exception:
-        _logger.exception("could not set flow run %s to %s", flow_run_id, state.type.value)
+async def _settle(client: PrefectClient, flow_run_id: UUID, cancelling: bool, process: Any = None) -> Any:
+    """The state to force once a run's execution returned: Cancelled when it was being cancelled and
+    did not complete (also when the request came after the runner's last look), Crashed when the engine left it
+    unfinished (e.g. its subprocess died), else None (the engine has recorded the final state)."""
+    run = await client.read_flow_run(flow_run_id)
+    if run.state is not None and run.state.is_completed():
+        return None  # it finished before the cancellation took effect
+    if cancelling or (run.state is not None and run.state.is_cancelling()):
+        return Cancelled(message="Cancelled from the API or dashboard, or the runner stopped.")
+    if run.state is None or not run.state.is_final():
+        where = f"its subprocess exited with code {process.exitcode}" if process is not None else "the engine returned"
+        return Crashed(message=f"{where} while the run was {run.state.type.value if run.state else 'without a state'}")
+    return None

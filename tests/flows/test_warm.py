@@ -103,6 +103,21 @@ def test_cancelling_a_warm_run_stops_it_and_marks_it_cancelled():
     anyio.run(_serve_until, runner, scenario)
 
 
+def test_stopping_the_runner_cancels_its_runs():
+    runner = _runner(sleeper_flow, "warm-sleeper-shutdown")
+    started: list[UUID] = []
+
+    async def scenario():
+        run = await run_deployment("warm_sleeper/warm-sleeper-shutdown", parameters={"seconds": 60.0}, timeout=0)
+        started.append(run.id)
+        await _wait_state(run.id, {"RUNNING"})
+
+    t0 = time.monotonic()
+    anyio.run(_serve_until, runner, scenario)  # returns once the runner has stopped and settled its run
+    assert time.monotonic() - t0 < 40
+    assert anyio.run(_state, started[0]) == "CANCELLED"
+
+
 def test_a_failing_flow_fails_and_the_runner_keeps_serving():
     runner = WarmRunner([WarmDeployment(failing_flow.to_deployment(name="warm-failing"), failing_flow),
                          WarmDeployment(probe_flow.to_deployment(name="warm-probe-2"), probe_flow)],
