@@ -231,17 +231,18 @@ def serve_cmd(
     output_root: Optional[Path] = typer.Option(None, help="default folder for run folders (outputs/ if unset)"),
     schedules: bool = typer.Option(True, help="attach the example nightly schedules"),
     limit: int = typer.Option(2, help="subprocess flow runs (training, ...) executed at once"),
-    isolate: bool = typer.Option(False, help="run every flow run in its own subprocess (no warm in-process runs)"),
+    warm: bool = typer.Option(False, help="run generation, evaluation and composed runs in this process with the "
+                              "models kept loaded (see README: orchestration overhead)"),
 ) -> None:
     """Register deployments for every flow (with example schedules) on PREFECT_API_URL and serve them.
 
-    Generation, evaluation and composed runs execute in this process with the models kept loaded;
-    training runs get a subprocess each.
+    Every run gets a subprocess of its own; with ``--warm`` generation, evaluation and composed runs
+    execute in this process with the models kept loaded, and training runs keep a subprocess each.
     """
     from flows.serve import DEFAULT_PARAMS_FILE, serve_all
 
     serve_all(params_file or DEFAULT_PARAMS_FILE, None if checkpoint is None else str(checkpoint),
-              None if output_root is None else str(output_root), schedules, limit, isolate=isolate)
+              None if output_root is None else str(output_root), schedules, limit, isolate=not warm)
 
 
 @app.command("dashboard")

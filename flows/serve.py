@@ -18,7 +18,9 @@ Two runners share the serving process:
 - the rest (training, the scheduled run whose parameters come from a file) run in a fresh
   subprocess each, on Prefect's own runner; ``limit`` caps how many of those run at once.
 
-``mmdiff serve --isolate`` puts every deployment on Prefect's runner (a subprocess per run).
+The warm runner is opt-in (``mmdiff serve --warm``): with it, the dashboard's run form failed to create
+a run in some browser-test runs ("Oops. Something went wrong."), not yet understood; by default every
+deployment is on Prefect's runner (a subprocess per run).
 """
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ NIGHTLY_GENERATION_CRON = "0 3 * * *"
 # to 10 s between pressing "Run" in the dashboard and the run starting; one query a second costs a
 # local server nothing.
 QUERY_SECONDS = 1.0
+COLD_QUERY_SECONDS = 10.0  # Prefect's default, for the subprocess (training) deployments
 
 
 @flow(name="generate_image_from_file", log_prints=True)
@@ -147,7 +150,9 @@ async def aserve_all(deployments: list[RunnerDeployment], limit: int | None = 2,
     from prefect.runner import Runner
 
     warm, cold = split_deployments(deployments, isolate)
-    runner = Runner(limit=limit, query_seconds=query_seconds)
+    # Training runs are long and need no 1 s start; polling them less often halves the API's writes
+    # (each poll stamps the deployments' last-polled time), which SQLite serialises.
+    runner = Runner(limit=limit, query_seconds=max(query_seconds, COLD_QUERY_SECONDS))
     for deployment in cold:
         await runner.aadd_deployment(deployment)
     warm_runner = WarmRunner(warm, query_seconds=query_seconds, limit=warm_limit, isolate=needs_own_process)
@@ -172,7 +177,7 @@ async def aserve_all(deployments: list[RunnerDeployment], limit: int | None = 2,
 
 def serve_all(params_file: str | Path = DEFAULT_PARAMS_FILE, image_checkpoint: str | None = None,
               output_root: str | None = None, schedules: bool = True, limit: int | None = 2,
-              query_seconds: float = QUERY_SECONDS, isolate: bool = False) -> None:
+              query_seconds: float = QUERY_SECONDS, isolate: bool = True) -> None:
     """Register every deployment on the configured Prefect API and serve them until interrupted.
 
     ``query_seconds``: how often to look for runs to start (scheduled, or started from the dashboard);
