@@ -102,22 +102,27 @@ def test_start_generate_image_from_the_form(dashboard, tiny_checkpoint):
         WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.LINK_TEXT, "generate-image"))
         driver.find_element(By.LINK_TEXT, "generate-image").click()
         WebDriverWait(driver, 30).until(lambda d: deployment["id"] in d.current_url)
-        driver.get(f"{base}/deployments/deployment/{deployment['id']}/run")
-        for label, value in (("Seed", "5"), ("Num Inference Steps", "3")):
-            xpath = (f"//span[@class='schema-form-property__label' and starts-with(normalize-space(.), '{label}')]"
-                     "/ancestor::div[contains(concat(' ', normalize-space(@class), ' '), ' schema-form-property ')][1]//input")
-            field = WebDriverWait(driver, 60).until(lambda d: d.find_element(By.XPATH, xpath))
-            driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", field)
-            field.send_keys(Keys.CONTROL, "a")
-            field.send_keys(value)
-            assert field.get_attribute("value") == value
         def runs():
             return _api(port, "/flow_runs/filter", {"deployments": {"id": {"any_": [deployment["id"]]}}})
 
-        # A click can land while the form is still re-rendering and do nothing, or hit a popover left
-        # open by a field (close it with Escape, as a user would); click again (at most three times)
-        # until the server holds the run, then fail with what the page shows.
+        def fill_form() -> None:
+            driver.get(f"{base}/deployments/deployment/{deployment['id']}/run")
+            for label, value in (("Seed", "5"), ("Num Inference Steps", "3")):
+                xpath = (f"//span[@class='schema-form-property__label' and starts-with(normalize-space(.), '{label}')]"
+                         "/ancestor::div[contains(concat(' ', normalize-space(@class), ' '), ' schema-form-property ')]"
+                         "[1]//input")
+                field = WebDriverWait(driver, 60).until(lambda d: d.find_element(By.XPATH, xpath))
+                driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", field)
+                field.send_keys(Keys.CONTROL, "a")
+                field.send_keys(value)
+                assert field.get_attribute("value") == value
+
+        # A click can land while the form is still re-rendering and do nothing, hit a popover left open
+        # by a field (closed with Escape, as a user would), or the page can show "Something went wrong"
+        # under load; a user would reload the form and submit again. At most three attempts, each on a
+        # freshly loaded form, until the server holds the run; then fail with what the page shows.
         for attempt in range(3):
+            fill_form()
             submit = WebDriverWait(driver, 30).until(
                 lambda d: d.find_element(By.XPATH, "//button[normalize-space(.)='Submit']"))
             driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", submit)
