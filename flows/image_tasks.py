@@ -24,7 +24,6 @@ from .report import GalleryRow, Report
 from .reuse import code_version, dataset_version, fingerprint, is_complete, mark_complete, publish_folder
 
 
-
 def _not_cancelled(_task: Any, _task_run: Any, state: Any) -> bool:
     """Retry condition: retry failures, but not a run that is being cancelled (:mod:`flows.warm`)."""
     from .warm import RunCancelled

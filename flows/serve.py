@@ -45,7 +45,7 @@ NIGHTLY_GENERATION_CRON = "0 3 * * *"
 # to 10 s between pressing "Run" in the dashboard and the run starting; one query a second costs a
 # local server nothing.
 QUERY_SECONDS = 1.0
-COLD_QUERY_SECONDS = 10.0  # Prefect's default, for the subprocess (training) deployments
+COLD_QUERY_SECONDS = 10.0  # Prefect's default, for the subprocess deployments beside a warm runner
 
 
 @flow(name="generate_image_from_file", log_prints=True)
@@ -150,9 +150,10 @@ async def aserve_all(deployments: list[RunnerDeployment], limit: int | None = 2,
     from prefect.runner import Runner
 
     warm, cold = split_deployments(deployments, isolate)
-    # Training runs are long and need no 1 s start; polling them less often halves the API's writes
-    # (each poll stamps the deployments' last-polled time), which SQLite serialises.
-    runner = Runner(limit=limit, query_seconds=max(query_seconds, COLD_QUERY_SECONDS))
+    # Beside a warm runner, the subprocess deployments are training runs: long, and needing no 1 s
+    # start. Polling them less often halves the API's writes (each poll stamps the deployments'
+    # last-polled time), which SQLite serialises.
+    runner = Runner(limit=limit, query_seconds=max(query_seconds, COLD_QUERY_SECONDS) if warm else query_seconds)
     for deployment in cold:
         await runner.aadd_deployment(deployment)
     warm_runner = WarmRunner(warm, query_seconds=query_seconds, limit=warm_limit, isolate=needs_own_process)
