@@ -84,36 +84,36 @@ def run_phases(client, run) -> dict[str, float]:
 def measure(args: argparse.Namespace, n: int, tmp: Path) -> dict:
     """One trial for ``n`` images: warm direct call, fresh-process direct call, deployment run."""
     from prefect.client.orchestration import get_client
-    from prefect.deployments import run_deployment
 
     labels = [i % 10 for i in range(n)]
     warm = direct_call(args.checkpoint, labels, args.steps, args.shard_size, tmp / "direct")
     cold = cold_direct_call(args.checkpoint, labels, args.steps, args.shard_size, tmp / "cold")
-    params = {"labels": labels, "num_inference_steps": args.steps, "shard_size": args.shard_size,
-              "checkpoint": args.checkpoint, "output_root": str(tmp / "runs")}
-    t1 = time.perf_counter()
-    run = run_deployment("generate_image/generate-image", parameters={"params": params}, timeout=3600,
-                         poll_interval=0.5)
-    deployed = time.perf_counter() - t1
+    run, deployed = deployment_run(args, labels, tmp / "runs")
     with get_client(sync_client=True) as client:
         phases = run_phases(client, run)
     return {"images": n, "direct_warm_s": warm, "direct_fresh_process_s": cold, "deployment_run_s": deployed,
             "state": run.state.type.value, **phases}
 
 
-def warm_up(args: argparse.Namespace, tmp: Path, n: int = 10) -> float:
-    """One small untimed run each way; returns the deployment run's seconds (the first run after serve)."""
+def deployment_run(args: argparse.Namespace, labels: list[int], output_root: Path):
+    """``run_deployment`` of ``generate_image/generate-image`` until it ends; returns (run, seconds)."""
     from prefect.deployments import run_deployment
 
-    labels = list(range(n))
-    direct_call(args.checkpoint, labels, args.steps, args.shard_size, tmp / "direct")
     params = {"labels": labels, "num_inference_steps": args.steps, "shard_size": args.shard_size,
-              "checkpoint": args.checkpoint, "output_root": str(tmp / "runs")}
+              "checkpoint": args.checkpoint, "output_root": str(output_root)}
     t0 = time.perf_counter()
     run = run_deployment("generate_image/generate-image", parameters={"params": params}, timeout=3600, poll_interval=0.5)
+    return run, time.perf_counter() - t0
+
+
+def warm_up(args: argparse.Namespace, tmp: Path, n: int = 10) -> float:
+    """One small untimed run each way; returns the deployment run's seconds (the first run after serve)."""
+    labels = list(range(n))
+    direct_call(args.checkpoint, labels, args.steps, args.shard_size, tmp / "direct")
+    run, seconds = deployment_run(args, labels, tmp / "runs")
     if not run.state.is_completed():
         raise RuntimeError(f"warm-up deployment run ended {run.state.type.value}: {run.state.message}")
-    return time.perf_counter() - t0
+    return seconds
 
 
 def summarise(trials: list[dict]) -> dict:

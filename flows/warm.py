@@ -94,7 +94,6 @@ class WarmDeployment:
 
 @dataclass
 class _InFlight:
-    flow_run: FlowRun
     process: Any = None  # a multiprocessing process when the run was isolated
     cancelling: bool = False
 
@@ -203,7 +202,7 @@ class WarmRunner:
                 break
             if flow_run.id in self._in_flight or not await self._claim(client, flow_run):
                 continue
-            self._in_flight[flow_run.id] = _InFlight(flow_run)
+            self._in_flight[flow_run.id] = _InFlight()
             free -= 1
             runs.start_soon(self._execute, client, flow_run)
 
@@ -274,9 +273,9 @@ def _run_in_thread(flow: Flow[..., Any], flow_run: FlowRun) -> None:
 
     token = _current_run.set(flow_run.id)
     try:
+        # With return_type="state" the engine records the run's own exceptions (RunCancelled included)
+        # as its final state instead of raising; the runner then settles a cancelled run as Cancelled.
         run_flow(flow, flow_run=flow_run, return_type="state")
-    except RunCancelled:
-        pass  # the engine has recorded the failure; the runner marks the run Cancelled
     finally:
         _current_run.reset(token)
 

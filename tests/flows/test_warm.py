@@ -14,7 +14,15 @@ from prefect.deployments import run_deployment
 from prefect.states import Cancelling
 
 from flows.serve import WARM_FLOWS, build_deployments, needs_own_process, split_deployments
-from flows.warm import RunCancelled, WarmDeployment, WarmRunner, raise_if_cancelled, request_cancel
+from flows.warm import (
+    RunCancelled,
+    WarmDeployment,
+    WarmRunner,
+    _current_run,
+    _forget,
+    raise_if_cancelled,
+    request_cancel,
+)
 
 SEEN: dict[str, object] = {}
 
@@ -144,9 +152,20 @@ def test_isolated_runs_get_their_own_process():
     assert "isolated" not in SEEN  # the task ran in the child process, not here
 
 
-def test_cancellation_points_are_no_ops_outside_warm_runs():
-    request_cancel(UUID(int=1))
-    raise_if_cancelled()  # not inside a warm run: nothing to cancel
+def test_cancellation_points_raise_only_inside_the_cancelled_warm_run():
+    run_id = UUID(int=1)
+    request_cancel(run_id)
+    try:
+        raise_if_cancelled()  # not inside a warm run: nothing to cancel
+        token = _current_run.set(UUID(int=2))
+        raise_if_cancelled()  # another warm run: not cancelled
+        _current_run.reset(token)
+        token = _current_run.set(run_id)
+        with pytest.raises(RunCancelled):
+            raise_if_cancelled()
+        _current_run.reset(token)
+    finally:
+        _forget(run_id)
     with pytest.raises(ValueError, match="limit"):
         WarmRunner([], limit=0)
 
@@ -168,4 +187,3 @@ def test_ray_runs_are_isolated():
     assert needs_own_process(Run({"params": {"task_runner": "ray"}}))
     assert not needs_own_process(Run({"params": {"task_runner": "local"}}))
     assert not needs_own_process(Run({}))
-    assert issubclass(RunCancelled, Exception)
