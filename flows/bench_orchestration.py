@@ -7,7 +7,7 @@ Measures (1) seconds until the dashboard is ready (server healthy and every depl
 (modules imported; load the checkpoint, generate the same shards with the same seeds, write the
 PNGs), (3) the same call as a fresh ``python`` process (what a one-off script or ``mmdiff generate``
 pays: interpreter start, imports, load, generate) and (4) ``run_deployment`` of
-``generate_image/generate-image`` until it completes. ``mmdiff serve --warm`` runs generation deployments
+``generate_image/generate-image`` until it completes. ``mmdiff serve`` runs generation deployments
 in its own warm process (:mod:`flows.warm`), so (4)/(2) is the orchestration overhead against a warm
 Python session (issue 4's goal: <= 1.10) and (4)/(3) the comparison with a one-off script. Before
 the trials one small untimed run goes each way (the first call of a process pays one-off costs on
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--shard-size", type=int, default=50)
     p.add_argument("--repeats", type=int, default=1, help="measure each size this many times; medians reported")
     p.add_argument("--checkpoint", default=IMAGE_CHECKPOINT)
-    p.add_argument("--isolate", action="store_true", help="serve every run in its own subprocess (mmdiff serve without --warm)")
+    p.add_argument("--isolate", action="store_true", help="serve every run in its own subprocess (mmdiff serve --isolate)")
     p.add_argument("--out", type=Path, default=None, help="write the JSON result here")
     args = p.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="mmdiff-bench-"))
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         healthy = wait_healthy(port, proc=server)
         command = [sys.executable, "-m", "flows.cli", "serve", "--checkpoint", args.checkpoint,
-                   "--output-root", str(tmp / "runs"), "--no-schedules"] + ([] if args.isolate else ["--warm"])
+                   "--output-root", str(tmp / "runs"), "--no-schedules"] + (["--isolate"] if args.isolate else [])
         serve = subprocess.Popen(command, cwd=ROOT,
                                  env=server_env(port, str(tmp / "home")), stdout=open(tmp / "serve.log", "wb"),
                                  stderr=subprocess.STDOUT)

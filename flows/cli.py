@@ -231,13 +231,14 @@ def serve_cmd(
     output_root: Optional[Path] = typer.Option(None, help="default folder for run folders (outputs/ if unset)"),
     schedules: bool = typer.Option(True, help="attach the example nightly schedules"),
     limit: int = typer.Option(2, help="subprocess flow runs (training, ...) executed at once"),
-    warm: bool = typer.Option(False, help="run generation, evaluation and composed runs in this process with the "
-                              "models kept loaded (see README: orchestration overhead)"),
+    warm: bool = typer.Option(True, "--warm/--isolate",
+                              help="--warm (default): generation, evaluation and composed runs execute in this "
+                              "process with the models kept loaded; --isolate: every run gets a subprocess"),
 ) -> None:
     """Register deployments for every flow (with example schedules) on PREFECT_API_URL and serve them.
 
-    Every run gets a subprocess of its own; with ``--warm`` generation, evaluation and composed runs
-    execute in this process with the models kept loaded, and training runs keep a subprocess each.
+    Generation, evaluation and composed runs execute in this process with the models kept loaded;
+    training runs get a subprocess each. ``--isolate`` gives every run a subprocess of its own.
     """
     from flows.serve import DEFAULT_PARAMS_FILE, serve_all
 

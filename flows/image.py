@@ -39,9 +39,8 @@ def run_dir_task(output_root: str, name: str) -> str:
     return str(new_run_dir(output_root, name).resolve())
 
 
-@flow(name="generate_image_shards", log_prints=True)
-def generate_shards_flow(params: GenerateImageParams, out_dir: str) -> list[dict[str, Any]]:
-    """Fan the batch out as shards on this flow's task runner (threads or Ray); rows in label order."""
+def submit_shards(params: GenerateImageParams, out_dir: str) -> list[dict[str, Any]]:
+    """Submit one ``generate-shard`` task per shard on the current flow's task runner; rows in label order."""
     shards = shard_labels(params.labels, params.shard_size)
     with gpu_remote_options(params.task_runner, params.device):
         futures = [
@@ -52,13 +51,27 @@ def generate_shards_flow(params: GenerateImageParams, out_dir: str) -> list[dict
     return [row for f in futures for row in f.result()]
 
 
+@flow(name="generate_image_shards", log_prints=True)
+def generate_shards_flow(params: GenerateImageParams, out_dir: str) -> list[dict[str, Any]]:
+    """The shards as a subflow, so that they run on the task runner it was given (Ray)."""
+    return submit_shards(params, out_dir)
+
+
 def run_shards(params: GenerateImageParams, out_dir: str) -> list[dict[str, Any]]:
-    """Run :func:`generate_shards_flow` as a subflow on the task runner ``params.task_runner`` names."""
-    runner = make_task_runner(params.task_runner)
-    return generate_shards_flow.with_options(task_runner=runner)(params, out_dir)
+    """Generate the shards on the task runner ``params.task_runner`` names.
+
+    ``local``: tasks of the calling flow, on its thread pool (two workers). ``ray``: a
+    ``generate_image_shards`` subflow on a RayTaskRunner, because a flow's task runner is fixed when
+    it starts. The local path has no subflow: creating one posts its tracking task run to the API
+    (``POST /task_runs/``), which a local SQLite server often answered only after 2.0-2.7 s right
+    after other tasks had finished (0.05 s otherwise), a fixed cost on every generation run.
+    """
+    if params.task_runner == "local":
+        return submit_shards(params, out_dir)
+    return generate_shards_flow.with_options(task_runner=make_task_runner(params.task_runner))(params, out_dir)
 
 
-@flow(name="generate_image", log_prints=True)
+@flow(name="generate_image", log_prints=True, task_runner=make_task_runner("local"))
 def generate_image_flow(params: GenerateImageParams = GenerateImageParams()) -> dict[str, Any]:
     """Load a checkpoint -> generate a (sharded) batch -> write PNGs -> score -> report."""
     run_dir = run_dir_task(params.output_root, "generate-image")

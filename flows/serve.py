@@ -13,14 +13,13 @@ Two runners share the serving process:
 
 - inference deployments (``generate_image``, ``evaluate_image``, ``composed``) run *in* the serving
   process on a :class:`flows.warm.WarmRunner`: torch, diffusers and the models stay loaded between
-  runs, so a run starts sampling within about a second of being created (one run at a time; a run
-  with ``task_runner='ray'`` gets a subprocess of its own);
+  runs, and the runner hears of a new run from the server's event stream, so a run starts sampling
+  within about a second of being created (one run at a time; a run with ``task_runner='ray'`` gets a
+  subprocess of its own);
 - the rest (training, the scheduled run whose parameters come from a file) run in a fresh
   subprocess each, on Prefect's own runner; ``limit`` caps how many of those run at once.
 
-The warm runner is opt-in (``mmdiff serve --warm``): with it, the dashboard's run form failed to create
-a run in some browser-test runs ("Oops. Something went wrong."), not yet understood; by default every
-deployment is on Prefect's runner (a subprocess per run).
+``mmdiff serve --isolate`` puts every deployment on Prefect's runner instead (a subprocess per run).
 """
 from __future__ import annotations
 
@@ -46,6 +45,8 @@ NIGHTLY_GENERATION_CRON = "0 3 * * *"
 # local server nothing.
 QUERY_SECONDS = 1.0
 COLD_QUERY_SECONDS = 10.0  # Prefect's default, for the subprocess deployments beside a warm runner
+# The warm runner starts runs on the server's events; its poll is the fallback if the stream drops.
+WARM_QUERY_SECONDS = 5.0
 
 
 @flow(name="generate_image_from_file", log_prints=True)
@@ -156,7 +157,8 @@ async def aserve_all(deployments: list[RunnerDeployment], limit: int | None = 2,
     runner = Runner(limit=limit, query_seconds=max(query_seconds, COLD_QUERY_SECONDS) if warm else query_seconds)
     for deployment in cold:
         await runner.aadd_deployment(deployment)
-    warm_runner = WarmRunner(warm, query_seconds=query_seconds, limit=warm_limit, isolate=needs_own_process)
+    warm_runner = WarmRunner(warm, query_seconds=max(query_seconds, WARM_QUERY_SECONDS), limit=warm_limit,
+                             isolate=needs_own_process)
     for item in warm:
         print(f"serving {item.deployment.flow_name}/{item.deployment.name} in this process (warm)", flush=True)
     for deployment in cold:
@@ -178,11 +180,12 @@ async def aserve_all(deployments: list[RunnerDeployment], limit: int | None = 2,
 
 def serve_all(params_file: str | Path = DEFAULT_PARAMS_FILE, image_checkpoint: str | None = None,
               output_root: str | None = None, schedules: bool = True, limit: int | None = 2,
-              query_seconds: float = QUERY_SECONDS, isolate: bool = True) -> None:
+              query_seconds: float = QUERY_SECONDS, isolate: bool = False) -> None:
     """Register every deployment on the configured Prefect API and serve them until interrupted.
 
-    ``query_seconds``: how often to look for runs to start (scheduled, or started from the dashboard);
-    ``isolate``: run every flow run in a subprocess of its own (no warm runner).
+    ``query_seconds``: how often Prefect's runner looks for runs to start (scheduled, or started from
+    the dashboard) when nothing is warm; ``isolate``: run every flow run in a subprocess of its own
+    (no warm runner).
     """
     import asyncio
 

@@ -17,6 +17,11 @@ What a served run keeps, in-process:
   sampler step or model-holding task (:func:`raise_if_cancelled`, called by
   :class:`flows.artifacts.Progress` and :func:`flows.gpu.device_slot`), then ends ``Cancelled``;
 - ``limit`` runs at a time (default 1: on one machine, concurrent inference runs only contend);
+- prompt starts without busy polling: the runner subscribes to the server's event stream and looks
+  for work as soon as one of its deployments gets a ``Scheduled`` or ``Cancelling`` flow run; the
+  poll every ``query_seconds`` remains as the fallback when the stream is unavailable. Each poll
+  (``get_scheduled_flow_runs_for_deployments``) also writes the deployments' ``last_polled`` on the
+  server, so polling less often also means fewer writes competing for a SQLite server's lock;
 - schedules paused on shutdown, like ``prefect.serve``.
 
 Runs that need a process of their own (``isolate(flow_run)`` is true: e.g. the Ray task runner,
@@ -108,7 +113,8 @@ class WarmRunner:
 
     Args:
         deployments: the deployments to serve, each with its flow object.
-        query_seconds: how often to look for runs to start and for cancellation requests.
+        query_seconds: how often to look for runs to start and for cancellation requests, besides
+            the look that each event of a scheduled or cancelling run triggers.
         limit: how many runs execute at once; more stay scheduled until a slot frees.
         isolate: ``isolate(flow_run)`` true runs that flow run in a subprocess instead.
         pause_on_shutdown: pause the deployments' schedules when the runner stops.
@@ -119,9 +125,12 @@ class WarmRunner:
     limit: int = 1
     isolate: Callable[[FlowRun], bool] = _never
     pause_on_shutdown: bool = True
+    wake_on_events: bool = True
     _flows: dict[UUID, Flow[..., Any]] = field(default_factory=dict, init=False)
     _in_flight: dict[UUID, _InFlight] = field(default_factory=dict, init=False)
     started: anyio.Event | None = field(default=None, init=False)
+    _wake: anyio.Event | None = field(default=None, init=False)
+    events_seen: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         if self.limit < 1:
@@ -151,10 +160,13 @@ class WarmRunner:
         async with get_client() as client:
             try:
                 async with anyio.create_task_group() as runs:
+                    if self.wake_on_events and not run_once:
+                        runs.start_soon(self._listen)
                     self.started.set()
                     try:
                         failures = 0
                         while True:
+                            self._wake = anyio.Event()
                             try:
                                 await self._watch_cancellations(client)
                                 await self._submit_scheduled(client, runs)
@@ -164,7 +176,8 @@ class WarmRunner:
                                 _logger.warning("polling the API failed (%d in a row)", failures, exc_info=True)
                             if run_once:
                                 break
-                            await anyio.sleep(self.query_seconds * min(2 ** failures, 30))
+                            with anyio.move_on_after(self.query_seconds * min(2 ** failures, 30)):
+                                await self._wake.wait()
                     except BaseException:
                         self._stop_in_flight()
                         raise
@@ -172,6 +185,34 @@ class WarmRunner:
                 if self.pause_on_shutdown:
                     with anyio.CancelScope(shield=True):
                         await self._pause(client)
+
+    def wake(self) -> None:
+        """Look for runs to start or cancel now instead of at the next poll."""
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _listen(self, retry_seconds: float = 5.0) -> None:
+        """Wake the poll loop on each ``Scheduled``/``Cancelling`` event of a served deployment's runs.
+
+        Reconnects after ``retry_seconds`` when the stream fails; polling goes on meanwhile.
+        """
+        from prefect.events.clients import get_events_subscriber
+        from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFilter
+
+        while True:
+            related = [f"prefect.deployment.{d}" for d in self.deployment_ids]
+            event_filter = EventFilter(
+                event=EventNameFilter(name=["prefect.flow-run.Scheduled", "prefect.flow-run.Cancelling"]),
+                related=EventRelatedFilter(id=related),
+            )
+            try:
+                async with get_events_subscriber(filter=event_filter, reconnection_attempts=0) as events:
+                    async for _event in events:
+                        self.events_seen += 1
+                        self.wake()
+            except Exception:  # e.g. a server without the event stream: the poll still finds runs
+                _logger.debug("event stream unavailable; polling every %.1f s", self.query_seconds, exc_info=True)
+            await anyio.sleep(retry_seconds)
 
     def _stop_in_flight(self) -> None:
         for run_id, entry in self._in_flight.items():

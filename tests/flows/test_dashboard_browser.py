@@ -134,9 +134,11 @@ def test_start_generate_image_from_the_form(dashboard, tiny_checkpoint):
                 continue
             try:
                 _wait(runs, 20, "the run submitted from the form", interval=1)
+                print(f"the form created the run on attempt {attempt + 1}")
                 break
             except TimeoutError:
-                pass
+                print(f"attempt {attempt + 1}: no run; the page shows: "
+                      + driver.find_element(By.TAG_NAME, "body").text[-300:].replace("\n", " | "))
         else:
             console = [e.get("message", "") for e in driver.get_log("browser")][-20:]
             raise AssertionError("the form did not create a run; the browser console: " + "\n".join(console)

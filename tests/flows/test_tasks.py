@@ -4,10 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
+from prefect import flow, task
 
 from flows.composed import STEPS, plan
 from flows.gpu import device_slot, slot_name
 from flows.image_tasks import (
+    IO_RETRIES,
     fingerprint_task,
     generate_shard_task,
     score_samples_task,
@@ -17,6 +19,7 @@ from flows.image_tasks import (
 )
 from flows.params import CLASSIFIER_CHECKPOINT, TrainImageParams
 from flows.reuse import fingerprint, is_complete, mark_complete, publish_folder
+from flows.warm import RunCancelled
 
 
 def test_shard_seeds_depend_on_seed_and_index_only():
@@ -124,3 +127,25 @@ def test_composed_plan_skips_families_that_have_not_landed(monkeypatch):
     assert "'floorplan' generator has not landed yet" in status["floorplans"]
     assert "'video' generator has landed but its composed step is not wired yet" in status["video"]
     assert len(status) == len(STEPS)
+
+
+ATTEMPTS: dict[str, int] = {}
+
+
+@task(**IO_RETRIES)
+def flaky(kind: str) -> str:
+    """Fails on its first attempt with ``kind`` ('io': an OSError, 'cancel': a warm run's cancellation)."""
+    ATTEMPTS[kind] = ATTEMPTS.get(kind, 0) + 1
+    if ATTEMPTS[kind] == 1:
+        raise OSError("disk hiccup") if kind == "io" else RunCancelled("cancelled from the dashboard")
+    return "ok"
+
+
+@flow
+def flaky_flow(kind: str) -> str:
+    return flaky(kind, return_state=True).type.value
+
+
+def test_io_tasks_retry_transient_errors_but_not_a_cancellation():
+    assert flaky_flow("io") == "COMPLETED" and ATTEMPTS["io"] == 2
+    assert flaky_flow("cancel") == "FAILED" and ATTEMPTS["cancel"] == 1, "a cancelled run must not be retried"

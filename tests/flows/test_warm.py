@@ -96,6 +96,33 @@ def test_deployment_run_executes_in_this_process():
     assert thread != threading.main_thread().name
 
 
+def test_events_start_a_run_long_before_the_next_poll():
+    """With a poll only every 10 minutes, the Scheduled event of a new run wakes the runner."""
+    runner = WarmRunner([WarmDeployment(probe_flow.to_deployment(name="warm-probe-events"), probe_flow)],
+                        query_seconds=600.0, pause_on_shutdown=False)
+
+    async def scenario():
+        await anyio.sleep(1.0)  # the first poll has passed and the subscription is open
+        t0 = time.monotonic()
+        run = await run_deployment("warm_probe/warm-probe-events", parameters={"tag": "woken"}, timeout=0)
+        assert await _wait_state(run.id, {"COMPLETED", "FAILED", "CRASHED"}, 60) == "COMPLETED"
+        assert time.monotonic() - t0 < 30, "the run waited for the poll, not the event"
+
+    anyio.run(_serve_until, runner, scenario)
+    assert runner.events_seen >= 1 and "woken" in SEEN
+
+
+def test_without_events_the_poll_still_finds_runs():
+    runner = _runner(probe_flow, "warm-probe-poll-only", wake_on_events=False)
+
+    async def scenario():
+        run = await run_deployment("warm_probe/warm-probe-poll-only", parameters={"tag": "polled"}, timeout=0)
+        assert await _wait_state(run.id, {"COMPLETED", "FAILED", "CRASHED"}) == "COMPLETED"
+
+    anyio.run(_serve_until, runner, scenario)
+    assert runner.events_seen == 0 and "polled" in SEEN
+
+
 def test_cancelling_a_warm_run_stops_it_and_marks_it_cancelled():
     runner = _runner(sleeper_flow, "warm-sleeper")
 
