@@ -214,3 +214,18 @@ def test_ray_runs_are_isolated():
     assert needs_own_process(Run({"params": {"task_runner": "ray"}}))
     assert not needs_own_process(Run({"params": {"task_runner": "local"}}))
     assert not needs_own_process(Run({}))
+
+
+def test_mmdiff_serve_is_warm_unless_isolate(monkeypatch):
+    """``mmdiff serve`` serves inference runs warm; ``--isolate`` gives every run a subprocess."""
+    import flows.serve
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    calls: list[bool] = []
+    monkeypatch.setattr(flows.serve, "serve_all", lambda *a, isolate, **k: calls.append(isolate))
+    for extra in ([], ["--warm"], ["--isolate"]):
+        res = CliRunner().invoke(app, ["serve", "--no-schedules", *extra])
+        assert res.exit_code == 0, res.output
+    assert calls == [False, False, True]
