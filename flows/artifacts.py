@@ -77,6 +77,7 @@ class Progress:
         self.description = description
         self.min_interval = min_interval
         self._lock = threading.Lock()
+        self._post_lock = threading.Lock()  # one request at a time, so posts reach the API in order
         self._pending: float | None = None
         self._posted: float | None = None
         self._poster: threading.Thread | None = None
@@ -101,12 +102,13 @@ class Progress:
             self._post()
 
     def _post(self) -> None:
-        with self._lock:
-            value = self._pending
-            if value is None or value == self._posted:
-                return
-            self._posted = value
-        update_progress_artifact(self.artifact_id, value)
+        with self._post_lock:
+            with self._lock:
+                value = self._pending
+                if value is None or value == self._posted:
+                    return
+                self._posted = value
+            update_progress_artifact(self.artifact_id, value)
 
     def _post_loop(self) -> None:
         idle = 0.0

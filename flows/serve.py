@@ -41,8 +41,8 @@ DEFAULT_PARAMS_FILE = Path(__file__).resolve().parent / "schedules" / "generate_
 NIGHTLY_EVALUATION_CRON = "0 2 * * *"
 NIGHTLY_GENERATION_CRON = "0 3 * * *"
 # How often the serving process asks the server for runs to start. Prefect's default (10 s) adds up
-# to 10 s between pressing "Run" in the dashboard and the run starting; one query a second costs a
-# local server nothing.
+# to 10 s between pressing "Run" in the dashboard and the run starting. Used when nothing is warm
+# (``--isolate``); beside a warm runner, which starts runs on events, polling is only the fallback.
 QUERY_SECONDS = 1.0
 COLD_QUERY_SECONDS = 10.0  # Prefect's default, for the subprocess deployments beside a warm runner
 # The warm runner starts runs on the server's events; its poll is the fallback if the stream drops.

@@ -130,6 +130,7 @@ class WarmRunner:
     _in_flight: dict[UUID, _InFlight] = field(default_factory=dict, init=False)
     started: anyio.Event | None = field(default=None, init=False)
     _wake: anyio.Event | None = field(default=None, init=False)
+    subscribed: anyio.Event | None = field(default=None, init=False)  # set once the event stream is open
     events_seen: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -199,6 +200,7 @@ class WarmRunner:
         from prefect.events.clients import get_events_subscriber
         from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFilter
 
+        self.subscribed = anyio.Event()
         while True:
             related = [f"prefect.deployment.{d}" for d in self.deployment_ids]
             event_filter = EventFilter(
@@ -207,6 +209,7 @@ class WarmRunner:
             )
             try:
                 async with get_events_subscriber(filter=event_filter, reconnection_attempts=0) as events:
+                    self.subscribed.set()
                     async for _event in events:
                         self.events_seen += 1
                         self.wake()

@@ -37,6 +37,27 @@ def test_progress_updates_do_not_wait_for_the_api(monkeypatch):
     assert posted == sorted(posted)
 
 
+def test_the_final_value_is_posted_last_even_behind_a_slow_background_post(monkeypatch):
+    posted: list[float] = []
+
+    def update(artifact_id, value):  # the background post of 50 % is slow, the final one fast
+        time.sleep(0.4 if value < 100 else 0.0)
+        posted.append(value)
+
+    monkeypatch.setattr(artifacts, "update_progress_artifact", update)
+
+    @flow
+    def sampling() -> None:
+        progress = Progress("progress-order", "sampling", min_interval=0.05)
+        progress.update(0.5)
+        time.sleep(0.15)  # the poster thread is now inside its slow request
+        progress.update(1.0, force=True)
+
+    sampling()
+    time.sleep(0.5)
+    assert posted == [50.0, 100.0], "a stale background post must not land after the final 100 %"
+
+
 def test_progress_outside_a_run_is_a_no_op():
     progress = Progress("x", "outside")
     progress.update(0.5)

@@ -102,7 +102,9 @@ def test_events_start_a_run_long_before_the_next_poll():
                         query_seconds=600.0, pause_on_shutdown=False)
 
     async def scenario():
-        await anyio.sleep(1.0)  # the first poll has passed and the subscription is open
+        with anyio.fail_after(30):  # the first poll has passed; wait until the event stream is open
+            while runner.subscribed is None or not runner.subscribed.is_set():
+                await anyio.sleep(0.05)
         t0 = time.monotonic()
         run = await run_deployment("warm_probe/warm-probe-events", parameters={"tag": "woken"}, timeout=0)
         assert await _wait_state(run.id, {"COMPLETED", "FAILED", "CRASHED"}, 60) == "COMPLETED"
