@@ -12,7 +12,7 @@ diffusers' ``UNet2DModel.forward`` takes no residuals (``UNet2DConditionModel`` 
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 from diffusers import UNet2DModel
@@ -164,7 +164,7 @@ class ControlNetAdapter(ModelMixin, ConfigMixin):
             raise ValueError(f"the base U-Net differs from the adapter's unet_config in {diff}; load the matching base")
 
     def forward(self, sample: torch.Tensor, timestep: torch.Tensor, control: torch.Tensor,
-                class_labels: torch.Tensor | None = None, conditioning_scale: float = 1.0
+                class_labels: torch.Tensor | None = None, conditioning_scale: float | torch.Tensor = 1.0
                 ) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Residuals for the base's skips and mid block.
 
@@ -173,7 +173,8 @@ class ControlNetAdapter(ModelMixin, ConfigMixin):
             timestep: (B,) or scalar diffusion step.
             control: control map (B, control_channels, H, W), same spatial size as ``sample``.
             class_labels: what the base receives as ``class_labels`` (e.g. a pooled record).
-            conditioning_scale: multiplies every residual (0 switches the control off).
+            conditioning_scale: multiplies every residual (0 switches the control off); a float, or a
+                per-sample tensor broadcastable to the residuals, e.g. (B, 1, 1, 1).
         """
         if control.ndim != 4 or control.shape[1] != self.config.control_channels or control.shape[-2:] != sample.shape[-2:]:
             raise ValueError(
@@ -194,51 +195,3 @@ class ControlNetAdapter(ModelMixin, ConfigMixin):
 
 def _as_list(v: Any) -> list:
     return list(v) if isinstance(v, (list, tuple)) else [v]
-
-
-class ControlledUNet(nn.Module):
-    """A frozen base UNet2DModel plus a ControlNet adapter: net(x_t, t, cond) -> prediction.
-
-    Args:
-        unet: the base denoiser's UNet2DModel (frozen here: ``requires_grad_(False)``).
-        adapter: a :class:`ControlNetAdapter` built for it.
-        class_encoder: maps ``cond["labels"]`` to what the base takes as ``class_labels``
-            (for the digits model, its ClassLabelEncoder's pooled vector); None if unconditional.
-
-    ``cond`` is a dict with ``"control"`` (B, C_c, H, W) and, with a class encoder, ``"labels"``;
-    classifier-free guidance batches such dicts with ``generators.core.guidance.cat_cond``.
-    """
-
-    def __init__(self, unet: UNet2DModel, adapter: ControlNetAdapter,
-                 class_encoder: Callable[[torch.Tensor], torch.Tensor] | nn.Module | None = None,
-                 conditioning_scale: float = 1.0) -> None:
-        super().__init__()
-        adapter.check_base(unet)
-        self.unet, self.adapter, self.class_encoder = unet, adapter, class_encoder
-        self.conditioning_scale = conditioning_scale
-        self.freeze_base()
-
-    def freeze_base(self) -> None:
-        """Only the adapter trains (Zhang et al. 2023, sec. 3.1: the original block is locked)."""
-        self.unet.requires_grad_(False)
-        if isinstance(self.class_encoder, nn.Module):
-            self.class_encoder.requires_grad_(False)
-
-    def train(self, mode: bool = True) -> "ControlledUNet":
-        super().train(mode)
-        self.unet.eval()
-        if isinstance(self.class_encoder, nn.Module):
-            self.class_encoder.eval()
-        return self
-
-    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: dict[str, torch.Tensor]) -> torch.Tensor:
-        if not isinstance(cond, dict) or "control" not in cond:
-            raise ValueError("cond must be a dict with a 'control' map (and 'labels' for a class-conditional base)")
-        class_labels = None
-        if self.class_encoder is not None:
-            if "labels" not in cond:
-                raise ValueError("cond needs 'labels' for this class-conditional base (use the null label for none)")
-            out = self.class_encoder(cond["labels"])
-            class_labels = out.pooled if hasattr(out, "pooled") else out
-        down, mid = self.adapter(x, t, cond["control"], class_labels, self.conditioning_scale)
-        return unet2d_forward(self.unet, x, t, class_labels, down, mid)  # (B, C, H, W)

@@ -16,7 +16,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from generators.core.checkpoint import atomic_write_json, load_model, save_model
+from generators.core.checkpoint import load_model
 
 INPUT_SIZE = 16
 
@@ -85,20 +85,6 @@ def predict(model: DigitClassifier, images: torch.Tensor, batch_size: int = 512)
 @torch.no_grad()
 def features(model: DigitClassifier, images: torch.Tensor, batch_size: int = 512) -> np.ndarray:
     return np.concatenate([model.features(images[i:i + batch_size].float()).numpy() for i in range(0, len(images), batch_size)])
-
-
-def train_digit_classifier(output_dir: str | Path, epochs: int = 30, seed: int = 0) -> dict:
-    """Train on the digits train split, report held-out accuracy, save a checkpoint folder."""
-    from generators.image.data import load_digits_split
-
-    train, test = load_digits_split("train", INPUT_SIZE), load_digits_split("test", INPUT_SIZE)
-    model = fit_classifier(train.images, train.labels, epochs=epochs, seed=seed)
-    acc = float((predict(model, test.images) == test.labels.numpy()).mean())
-    save_model(output_dir, model)
-    metrics = {"held_out_accuracy": acc, "n_train": len(train.labels), "n_test": len(test.labels),
-               "command": f"mmdiff train digit-classifier --out {output_dir}"}
-    atomic_write_json(Path(output_dir) / "metrics.json", metrics)
-    return metrics
 
 
 def load_digit_classifier(path: str | Path) -> DigitClassifier:

@@ -1,139 +1,103 @@
-"""The composed flow: one brief (bubble graph + style prompt) -> every modality -> one run folder, one report.
+"""The composed flow: one brief (bubble graph + prompts) -> every registered family's steps -> one run folder, one report.
 
-Planned steps, in order (issue 4): floorplans from the bubble graph, keeping the most compatible;
-a 3D object per room from its prompt, refined into a mesh; previews rendered from the meshes;
-previews upscaled by the super-resolution cascade; a short video; and the image family's gallery.
-A step runs only when its generator family has landed (``generators/<family>/`` exists) *and* its
-step is wired here; otherwise it is skipped with a message saying which and why, and the run
-goes on. Families join by adding a runner to :data:`STEP_RUNNERS`.
+Each family contributes its steps (``ComposedStep``, ordered by ``order`` across families, so that
+floorplans come before the room objects, their previews before the upscaling, and so on) and a
+section of the parameters, nested under its name in ``ComposedParams``. A step sees the brief, the
+run folder and the outputs of the steps before it (:class:`flows.registry.StepContext`), and returns
+gallery rows for the one report. The flow names no family: it iterates the registry.
 """
 from __future__ import annotations
 
-import importlib.util
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from prefect import flow, task
-from prefect.runtime import flow_run
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+from pydantic import Field, create_model
 
+from . import registry
 from .artifacts import artifact_key, publish_report
-from .gpu import device_slot
-from .image import run_dir_task
-from .image_tasks import IO_RETRIES
-from .params import ComposedParams
+from .common import IO_RETRIES, run_dir_task
+from .params import Brief, FlowParams, Room, seed_field
 from .report import GalleryRow, Report
 
 
-@dataclass(frozen=True)
-class Step:
-    """One step of the composed flow and the generator family it needs."""
-
-    name: str
-    family: str
-    description: str
-
-
-STEPS: tuple[Step, ...] = (
-    Step("floorplans", "floorplan", "generate floorplans from the bubble graph and keep the most compatible"),
-    Step("room-objects", "pointcloud", "generate a 3D object per room from its prompt and refine it into a mesh"),
-    Step("previews", "pointcloud", "render previews of the room meshes"),
-    Step("upscale", "superres", "upscale the previews with the super-resolution cascade"),
-    Step("video", "video", "make a short video from the style prompt"),
-    Step("image-gallery", "image", "class-conditional digit gallery (samplers, SDEdit, inpainting, denoising)"),
-)
+def default_brief() -> Brief:
+    return Brief(
+        rooms=[Room(name="living", room_type="living_room", area_m2=24, object_prompt="a sofa"),
+               Room(name="kitchen", room_type="kitchen", area_m2=10, object_prompt="a table"),
+               Room(name="bed", room_type="bedroom", area_m2=14, object_prompt="a bed"),
+               Room(name="bath", room_type="bathroom", area_m2=5, object_prompt="a bathtub")],
+        adjacency=[("living", "kitchen"), ("living", "bed"), ("living", "bath")],
+        style_prompt="scandinavian, light wood",
+        video_prompt="the digit 3 moves to the right",
+    )
 
 
-def family_landed(family: str) -> bool:
-    """True when ``generators/<family>`` is an importable package."""
-    return importlib.util.find_spec(f"generators.{family}") is not None
+class ComposedBase(FlowParams):
+    """The fields every composed run has; each family adds its section (see :func:`composed_params_model`)."""
+
+    brief: Brief = Field(default_factory=default_brief)
+    steps: list[str] = Field(default_factory=list, description="run only these steps (empty: every step)")
+    seed: int = seed_field()
+    output_root: str = Field("outputs")
 
 
-@task(name="image-gallery", **IO_RETRIES)
-def image_gallery_task(checkpoint: str, run_dir: str, labels: list[int], sampler: str, steps: int, seed: int,
-                       full: bool = True, device: str = "cpu", text2img_checkpoint: str = "",
-                       controlnet_checkpoint: str = "") -> list[dict[str, Any]]:
-    """The image family's rows of the report (files under ``run_dir/images``), as plain dicts.
-
-    ``full`` gives the demo's rows (samplers, SDEdit, inpainting, denoising, and the prompt -> image
-    and edge map -> image rows of the conditioning checkpoints that are given); otherwise one row of samples.
-    """
-    from . import model_cache
-    from .demo import conditioning_rows, image_rows
-
-    with device_slot(device):
-        gen = model_cache.image_generator(checkpoint, device)
-        if full:
-            source = gen(labels, num_inference_steps=steps, guidance_scale=3.0, seed=seed + 1)
-            rows = image_rows(gen, Path(run_dir), labels, steps, seed, source)
-            rows += conditioning_rows(Path(run_dir), source, seed, text2img_checkpoint or None,
-                                      controlnet_checkpoint or None)
-        else:
-            out = gen(labels, num_inference_steps=steps, sampler=sampler, guidance_scale=3.0, seed=seed)
-            paths = out.save(Path(run_dir) / "images", prefix="digits")
-            rows = [GalleryRow(f"digits: {sampler}, {steps} steps, guidance 3",
-                               [(str(p.relative_to(run_dir)), f"label {y}") for p, y in zip(paths, labels)])]
-    return [{"title": r.title, "images": r.images, "note": r.note} for r in rows]
+def composed_params_model(families: list[registry.Family] | None = None) -> type[ComposedBase]:
+    """``ComposedParams``: the base fields plus one section per family that has one, named after it."""
+    sections = {f.name.replace("-", "_"): (f.composed_section, Field(default_factory=f.composed_section))
+                for f in (families if families is not None else registry.families()) if f.composed_section}
+    return create_model("ComposedParams", __base__=ComposedBase, __doc__=ComposedBase.__doc__, **sections)
 
 
-def _run_image(params: ComposedParams, run_dir: str) -> list[dict[str, Any]]:
-    return image_gallery_task(params.image_checkpoint, run_dir, params.labels, params.sampler,
-                              params.num_inference_steps, params.seed, params.image_gallery == "full",
-                              text2img_checkpoint=params.text2img_checkpoint,
-                              controlnet_checkpoint=params.controlnet_checkpoint)
-
-
-# The wired steps: step name -> runner(params, run_dir) -> report rows. Families join here as they land.
-STEP_RUNNERS: dict[str, Callable[[ComposedParams, str], list[dict[str, Any]]]] = {
-    "image-gallery": _run_image,
-}
-
-
-def plan(steps: tuple[Step, ...] = STEPS) -> list[tuple[Step, str | None]]:
-    """Each step with None (runs) or the reason it is skipped."""
-    out = []
-    for step in steps:
-        if not family_landed(step.family):
-            reason = f"skipped: the '{step.family}' generator has not landed yet (generators/{step.family}/ is missing)"
-        elif step.name not in STEP_RUNNERS:
-            reason = f"skipped: the '{step.family}' generator has landed but its composed step is not wired yet"
-        else:
-            reason = None
-        out.append((step, reason))
-    return out
+def plan(families: list[registry.Family] | None = None) -> list[tuple[registry.Family, registry.ComposedStep]]:
+    """Every (family, step) in run order."""
+    pairs = [(f, s) for f in (families if families is not None else registry.families()) for s in f.composed_steps]
+    return sorted(pairs, key=lambda fs: fs[1].order)
 
 
 @task(name="write-composed-report", cache_policy=NO_CACHE, **IO_RETRIES)
-def write_composed_report(run_dir: str, params: ComposedParams, status: list[dict[str, str]],
-                          rows: list[dict[str, Any]]) -> str:
+def write_composed_report(run_dir: str, brief: Brief, status: list[dict[str, str]], rows: list[dict[str, Any]]) -> str:
     """``run_dir/index.html``: the brief, each step's status, then every gallery row."""
-    brief = params.brief
     report = Report("mmdiff composed run")
     report.tables.append(("brief", {
         "style prompt": brief.style_prompt or "(none)",
+        "video prompt": brief.video_prompt or "(none)",
         "rooms": ", ".join(f"{r.name} ({r.room_type}, {r.area_m2:g} m2)" for r in brief.rooms),
         "adjacency": ", ".join(f"{a}-{b}" for a, b in brief.adjacency) or "(none)",
     }))
     report.tables.append(("steps", {s["step"]: s["status"] for s in status}))
-    report.rows.extend(GalleryRow(r["title"], [tuple(i) for i in r["images"]], r.get("note", "")) for r in rows)
+    report.rows.extend(GalleryRow.from_dict(r) for r in rows)
     return str(report.write(run_dir))
 
 
-@flow(name="composed", log_prints=True)
-def composed_flow(params: ComposedParams = ComposedParams()) -> dict[str, Any]:
-    """From one brief, run every landed family's step into one run folder with one report."""
+def run_composed(params: ComposedBase, families: list[registry.Family] | None = None) -> dict[str, Any]:
+    """The composed flow's body: every step in order, then the report (call it inside a flow run)."""
     run_dir = run_dir_task(params.output_root, "composed")
     status: list[dict[str, str]] = []
     rows: list[dict[str, Any]] = []
-    for step, reason in plan():
-        if reason is not None:
-            print(f"step {step.name} ({step.description}): {reason}")
-            status.append({"step": step.name, "family": step.family, "status": reason})
+    outputs: dict[str, Any] = {}
+    for fam, step in plan(families):
+        if params.steps and step.name not in params.steps:
+            status.append({"step": step.name, "family": fam.name, "status": "skipped: not in params.steps"})
             continue
-        rows.extend(STEP_RUNNERS[step.name](params, run_dir))
-        status.append({"step": step.name, "family": step.family, "status": "ran"})
-    report = write_composed_report(run_dir, params, status, rows)
-    metrics = {s["step"]: s["status"] for s in status}
-    publish_report(artifact_key("composed-report"), "composed run", metrics, Path(run_dir), status)
+        section = getattr(params, fam.name.replace("-", "_"), None)
+        context = registry.StepContext(run_dir, params.brief, params.seed, dict(outputs))
+        result = step.run(section, context)
+        rows.extend(result.rows)
+        outputs[step.name] = result.outputs
+        status.append({"step": step.name, "family": fam.name, "status": "ran"})
+    report = write_composed_report(run_dir, params.brief, status, rows)
+    publish_report(artifact_key("composed-report"), "composed run", {s["step"]: s["status"] for s in status},
+                   Path(run_dir), status)
     return {"run_dir": run_dir, "report": report, "steps": status, "flow_run_id": str(flow_run.id)}
+
+
+ComposedParams = composed_params_model()
+
+
+@flow(name="composed", log_prints=True)
+def composed_flow(params: ComposedParams = ComposedParams()) -> dict[str, Any]:  # type: ignore[valid-type]
+    """From one brief, run every registered family's steps into one run folder with one report."""
+    return run_composed(params)

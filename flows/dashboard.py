@@ -67,18 +67,17 @@ def stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
             proc.wait()
 
 
-def run_dashboard(port: int = 4200, params_file: str | None = None, image_checkpoint: str | None = None,
-                  output_root: str | None = None) -> None:
+def run_dashboard(port: int = 4200, defaults: dict | None = None) -> None:
     """Start the server, wait for it, then serve all deployments until Ctrl-C; the server stops with us."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from .serve import DEFAULT_PARAMS_FILE, serve_all
+    from .serve import serve_all
 
     proc = start_server(port)
     try:
         seconds = wait_healthy(port, proc=proc)
         print(f"Prefect server ready after {seconds:.1f} s: http://127.0.0.1:{port}", flush=True)
         with temporary_settings(updates={PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}):
-            serve_all(params_file or DEFAULT_PARAMS_FILE, image_checkpoint, output_root)
+            serve_all(defaults)
     finally:
         stop(proc)

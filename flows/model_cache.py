@@ -69,17 +69,14 @@ def clear() -> None:
         _cache.clear()
 
 
-def image_generator(checkpoint: str | os.PathLike, device: str = "cpu") -> Any:
-    """``ImageGenerator.from_pretrained(checkpoint, device)``, cached on the CPU (loaded afresh on a GPU)."""
-    from generators.image import ImageGenerator
+def load(kind: str, path: str | os.PathLike, device: str = "cpu") -> Any:
+    """The model of ``kind`` (a loader a registered family provides) for ``path``, cached on the CPU.
 
+    On a GPU the model is loaded afresh (see the module docstring).
+    """
+    from .registry import loader
+
+    load_fn = loader(kind)
     if device != "cpu":
-        return ImageGenerator.from_pretrained(checkpoint, device=device)
-    return cached("image", checkpoint, device, lambda: ImageGenerator.from_pretrained(checkpoint, device=device))
-
-
-def digit_classifier(checkpoint: str | os.PathLike) -> Any:
-    """The evaluation digit classifier (``evaluation.digits``) in eval mode, cached (CPU)."""
-    from evaluation.digits import load_digit_classifier
-
-    return cached("digit-classifier", checkpoint, "cpu", lambda: load_digit_classifier(checkpoint).eval())
+        return load_fn(str(path), device)
+    return cached(kind, path, device, lambda: load_fn(str(path), device))

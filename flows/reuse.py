@@ -20,24 +20,13 @@ ROOT = Path(__file__).resolve().parents[1]
 MARKER = "fingerprint.json"
 
 
-def code_version(packages: tuple[str, ...] = ("generators/core", "generators/image")) -> str:
-    """sha256 over the Python sources that define the model, loss and training loop."""
+def code_version(packages: tuple[str, ...]) -> str:
+    """sha256 over the Python sources under ``packages`` (a family's ``code_paths``)."""
     h = hashlib.sha256()
     for package in packages:
         for path in sorted((ROOT / package).rglob("*.py")):
             h.update(str(path.relative_to(ROOT)).encode())
             h.update(path.read_bytes())
-    return h.hexdigest()
-
-
-def dataset_version(preset: str) -> str:
-    """sha256 of the training split exactly as the trainer sees it (images and labels)."""
-    from generators.image.data import load_digits_split
-    from generators.image.model import PRESETS
-
-    data = load_digits_split("train", PRESETS[preset].image_size)
-    h = hashlib.sha256(data.images.numpy().tobytes())
-    h.update(data.labels.numpy().tobytes())
     return h.hexdigest()
 
 

@@ -7,6 +7,13 @@ EMA of the weights (diffusers ``EMAModel``). Every ``checkpoint_every`` steps it
 again with the same ``output_dir`` resumes from there, losing at most one checkpoint interval.
 Batches and noise are drawn from generators seeded by (seed, step), so a resumed run sees the
 same batches it would have seen without the crash.
+
+``data`` is either in-memory tensors sharing dim 0, or any :class:`BatchSource`: an object whose
+``batch(generator, batch_size)`` returns the batch's tensors, drawn only from that generator. Data
+that does not fit in memory (video clips, point clouds, floorplans generated on the fly or read
+from disk) comes through :class:`DatasetBatches` (a map-style ``torch.utils.data.Dataset``) or
+:class:`GeneratedBatches` (a function of the generator), and keeps the (seed, step) determinism
+and the exact resume.
 """
 from __future__ import annotations
 
@@ -15,7 +22,8 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from contextlib import contextmanager
+from typing import Callable, Iterator, Protocol, Sequence, runtime_checkable
 
 import torch
 from accelerate import Accelerator
@@ -74,6 +82,81 @@ class TrainResult:
 LossFn = Callable[..., torch.Tensor]
 
 
+@runtime_checkable
+class BatchSource(Protocol):
+    """Training data as a function of a seeded generator: the same generator state gives the same batch."""
+
+    def batch(self, generator: torch.Generator, batch_size: int) -> tuple[torch.Tensor, ...]: ...
+
+
+class TensorBatches:
+    """In-memory tensors sharing dim 0; a batch is a uniform random draw of indices (with replacement)."""
+
+    def __init__(self, tensors: Sequence[torch.Tensor]) -> None:
+        self.tensors = list(tensors)
+        if not self.tensors:
+            raise ValueError("data must hold at least one tensor")
+        self.n = int(self.tensors[0].shape[0])
+        if any(int(d.shape[0]) != self.n for d in self.tensors):
+            raise ValueError("all data tensors must have the same first dimension")
+
+    def to(self, device: torch.device) -> "TensorBatches":
+        return TensorBatches([d.to(device) for d in self.tensors])
+
+    def batch(self, generator: torch.Generator, batch_size: int) -> tuple[torch.Tensor, ...]:
+        idx = torch.randint(0, self.n, (batch_size,), generator=generator).to(self.tensors[0].device)
+        return tuple(d[idx] for d in self.tensors)
+
+
+class DatasetBatches:
+    """A map-style ``Dataset`` (items: tuples of tensors) read by random index; items may be built on the fly.
+
+    ``dataset[i]`` must depend on ``i`` alone (a procedural dataset seeds its own generator by ``i``),
+    so that the batch depends only on the generator that picked the indices.
+    """
+
+    def __init__(self, dataset: torch.utils.data.Dataset) -> None:
+        self.dataset = dataset
+        self.n = len(dataset)  # type: ignore[arg-type]
+        if self.n < 1:
+            raise ValueError("the training dataset is empty")
+
+    def batch(self, generator: torch.Generator, batch_size: int) -> tuple[torch.Tensor, ...]:
+        idx = torch.randint(0, self.n, (batch_size,), generator=generator).tolist()
+        items = [self.dataset[i] for i in idx]
+        items = [item if isinstance(item, tuple) else (item,) for item in items]
+        return tuple(torch.stack([torch.as_tensor(item[j]) for item in items]) for j in range(len(items[0])))
+
+
+class GeneratedBatches:
+    """Batches made by ``fn(generator, batch_size)``, e.g. clips rendered on the fly from the generator's draws."""
+
+    def __init__(self, fn: Callable[[torch.Generator, int], tuple[torch.Tensor, ...]]) -> None:
+        self.fn = fn
+
+    def batch(self, generator: torch.Generator, batch_size: int) -> tuple[torch.Tensor, ...]:
+        return tuple(self.fn(generator, batch_size))
+
+
+def as_batch_source(data: Sequence[torch.Tensor] | BatchSource) -> BatchSource:
+    """In-memory tensors become :class:`TensorBatches`; a BatchSource passes through."""
+    if isinstance(data, BatchSource):
+        return data
+    return TensorBatches(data)
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed torch's global RNG for the block (model initialisation), restoring it afterwards.
+
+    ``with seeded(seed): model = build_model(preset)`` makes a run's initial weights a function of
+    its ``--seed``, so two identical training commands end with identical weights.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
 def _save_state(directory: Path, model: nn.Module, ema: EMAModel, optimizer: torch.optim.Optimizer, step: int) -> None:
     """Write the resumable state to a fresh folder, then swap it into place."""
     tmp = directory.with_name(directory.name + ".tmp")
@@ -114,27 +197,25 @@ def ema_state_dict(model: nn.Module, ema: EMAModel) -> dict[str, torch.Tensor]:
 def train(
     model: nn.Module,
     loss_fn: LossFn,
-    data: Sequence[torch.Tensor],
+    data: Sequence[torch.Tensor] | BatchSource,
     config: TrainConfig,
     output_dir: str | os.PathLike,
     on_checkpoint: Callable[[int, nn.Module, dict[str, torch.Tensor]], None] | None = None,
     progress: bool = True,
 ) -> TrainResult:
-    """Train ``model`` on in-memory tensors ``data`` (all with the same first dim).
+    """Train ``model`` on ``data``: in-memory tensors sharing dim 0, or a :class:`BatchSource`.
 
     Args:
         model: the network; ``loss_fn(model, *batch, generator=g)`` returns a scalar loss.
         loss_fn: a loss callable such as :class:`~generators.core.losses.DiffusionLoss`.
-        data: tensors sharing dim 0 (e.g. images and labels).
+        data: tensors sharing dim 0 (e.g. images and labels), or a BatchSource for data built on the fly.
         config: optimisation settings.
         output_dir: where ``training_state/`` lives; an existing one is resumed.
         on_checkpoint: called on the main process after each checkpoint with
             (step, unwrapped model, EMA state dict), e.g. to publish a model folder.
         progress: show a tqdm bar with the loss.
     """
-    n = int(data[0].shape[0])
-    if any(int(d.shape[0]) != n for d in data):
-        raise ValueError("all data tensors must have the same first dimension")
+    source = as_batch_source(data)
     output_dir = Path(output_dir)
     state_dir = output_dir / STATE_DIR
     if AcceleratorState._shared_state and AcceleratorState().mixed_precision != config.mixed_precision:
@@ -153,7 +234,8 @@ def train(
     model, optimizer = accelerator.prepare(model, optimizer)
     ema.to(accelerator.device)
     device = accelerator.device
-    data = [d.to(device) for d in data]
+    if isinstance(source, TensorBatches):
+        source = source.to(device)
     rank, world = accelerator.process_index, accelerator.num_processes
     losses: list[float] = []
     bar = tqdm(total=config.max_steps, initial=start, desc="train", disable=not (progress and accelerator.is_main_process))
@@ -166,9 +248,9 @@ def train(
             g["lr"] = config.learning_rate * min(1.0, (step + 1) / max(1, config.warmup_steps))
         for micro in range(config.grad_accum_steps):
             gen = torch.Generator().manual_seed(((config.seed * 1_000_003 + step) * 64 + micro) * 97 + rank)
-            idx = torch.randint(0, n, (config.batch_size,), generator=gen).to(device)
+            batch = [b.to(device) for b in source.batch(gen, config.batch_size)]
             with accelerator.accumulate(model), accelerator.autocast():
-                loss = loss_fn(model, *[d[idx] for d in data], generator=gen)
+                loss = loss_fn(model, *batch, generator=gen)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and config.grad_clip > 0:
                     accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)

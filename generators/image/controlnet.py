@@ -12,27 +12,29 @@ alone and together with a label.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from conditioning.control import ControlledUNet, ControlNetAdapter
-from generators.core.checkpoint import CONFIG_NAME, WEIGHTS_NAME, atomic_save_tensors, atomic_write_json, load_model, read_json
+from conditioning.control import ControlNetAdapter
+from generators.core.checkpoint import CheckpointError, load_model, read_json
 from generators.core.denoiser import VPDenoiser
 from generators.core.guidance import classifier_free_guidance
 from generators.core.losses import DiffusionLoss
-from generators.core.sampling import check_sampler, sample
-from generators.core.training import TrainConfig, TrainResult, train, write_train_record
+from generators.core.pipeline import DiffusionGenerator
+from generators.core.sampling import SamplerOptions
+from generators.core.training import TrainConfig, TrainResult, seeded, train, write_train_record
+from generators.core.validation import check_finite
 
+from .controlled_unet import ControlledUNet
 from .data import from_uint8, load_digits_split, to_uint8
-from .generator import ImageGenerator, ImageOutput
+from .generator import ImageGenerator, ImageOutput, _check_labels
 
 CONTROL_CONFIG = "control.json"
 EDGE_THRESHOLD = 0.2
@@ -81,30 +83,50 @@ def _resolve_base(path: str | os.PathLike) -> Path:
     return p
 
 
-class ControlNetImageGenerator:
-    """The frozen digits generator steered by an edge-map ControlNet adapter."""
+class ControlNetImageGenerator(DiffusionGenerator):
+    """The frozen digits generator steered by an edge-map ControlNet adapter.
 
-    def __init__(self, base: ImageGenerator, adapter: ControlNetAdapter, edge_threshold: float = EDGE_THRESHOLD) -> None:
+    The folder holds the adapter (config.json + model.safetensors with its EMA weights) and
+    ``control.json``, which names the base checkpoint and the sha256 of the base weights it was
+    trained on; the base's diffusion config is the generator's.
+    """
+
+    model_class = ControlNetAdapter
+    store_training_weights = False
+
+    def __init__(self, base: ImageGenerator, adapter: ControlNetAdapter, control: dict[str, Any] | None = None) -> None:
+        super().__init__(adapter, base.diffusion, base.device, base.dtype)
         self.base = base
-        self.adapter = adapter.to(base.device).eval()
-        self.edge_threshold = edge_threshold
+        self.adapter = self.model
+        self.control = dict(control or {"control": "edges", "edge_threshold": EDGE_THRESHOLD})
+        self.edge_threshold = float(self.control.get("edge_threshold", EDGE_THRESHOLD))
         self.net = ControlledUNet(base.model.unet, self.adapter, base.model.label_encoder).eval()
         self.denoiser = VPDenoiser(self.net, base.schedule, base.diffusion.prediction_type, clip_x0=1.0)
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, base_checkpoint: str | os.PathLike | None = None,
-                        device: str | torch.device = "cpu") -> "ControlNetImageGenerator":
+    def from_pretrained(cls, path: str | os.PathLike, *, device: str | torch.device = "cpu",
+                        dtype: torch.dtype = torch.float32, use_ema: bool = True,
+                        base_checkpoint: str | os.PathLike | None = None) -> "ControlNetImageGenerator":
         """Load the adapter folder and the base it names in control.json (or ``base_checkpoint``)."""
         path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise CheckpointError(f"checkpoint {path} is a file; pass the adapter folder that holds control.json")
+        if not path.is_dir():
+            raise CheckpointError(f"checkpoint folder {path} does not exist; train one or pass an existing folder")
         control = read_json(path / CONTROL_CONFIG, "control config")
+        if not isinstance(control, dict) or not (base_checkpoint or control.get("base_checkpoint")):
+            raise CheckpointError(f"{path / CONTROL_CONFIG} must be a JSON object naming base_checkpoint")
         base_path = _resolve_base(base_checkpoint or control["base_checkpoint"])
-        base = ImageGenerator.from_pretrained(base_path, device=device)
+        base = ImageGenerator.from_pretrained(base_path, device=device, dtype=dtype)
         weights = base_path / "ema.safetensors"
         if control.get("base_ema_sha256") and weights.is_file() and _sha256(weights) != control["base_ema_sha256"]:
             warnings.warn(f"the base at {base_path} is not the one this adapter was trained on; retrain the adapter "
                           "for best edge fidelity", stacklevel=2)
-        adapter = load_model(path, ControlNetAdapter, use_ema=True)
-        return cls(base, adapter, float(control.get("edge_threshold", EDGE_THRESHOLD)))
+        adapter = load_model(path, ControlNetAdapter, use_ema=use_ema)
+        return cls(base, adapter, control)
+
+    def sidecars(self) -> dict[str, dict[str, Any]]:
+        return {CONTROL_CONFIG: self.control}
 
     def edges_from_images(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
         x = images if isinstance(images, torch.Tensor) else from_uint8(images)
@@ -114,42 +136,45 @@ class ControlNetImageGenerator:
         c = torch.as_tensor(np.asarray(control)) if not isinstance(control, torch.Tensor) else control
         if c.ndim == 3:
             c = c[:, None]
-        size = self.base.diffusion.image_size
+        size = self.base.image_size
         if c.ndim != 4 or c.shape[1] != 1 or c.shape[-2:] != (size, size):
             raise ValueError(f"control must be edge maps (B, {size}, {size}) or (B, 1, {size}, {size}); got {tuple(c.shape)}")
         if c.dtype == torch.uint8:
             c = c.float() / 255.0
-        return (c.float() > 0.5).float().to(self.base.device)
+        return (c.float() > 0.5).float().to(self.device)
 
     @torch.no_grad()
-    def __call__(self, control: np.ndarray | torch.Tensor, labels: Sequence[int] | None = None,
+    def __call__(self, control: np.ndarray | torch.Tensor, *, labels: Sequence[int] | None = None,
                  num_inference_steps: int = 25, sampler: str = "dpmsolver++", guidance_scale: float = 3.0,
-                 seed: int = 0, conditioning_scale: float = 1.0) -> ImageOutput:
+                 guidance_interval: tuple[float, float] | None = None, seed: int = 0,
+                 conditioning_scale: float = 1.0, options: SamplerOptions = SamplerOptions(), progress: bool = False,
+                 callback: Callable[[int, int, torch.Tensor], None] | None = None) -> ImageOutput:
         """One digit per edge map; with ``labels``, classifier-free guidance over the label too.
 
         Args:
             control: binary edge maps, uint8 (0/255) or float (0/1), (B, H, W) or (B, 1, H, W).
-            labels: optional digits; without them the base gets the null label.
+            labels: optional digits, one per map; without them the base gets the null label.
             conditioning_scale: multiplies the adapter's residuals (0 = the base alone).
+            The other keywords are the contract's (``generators/README.md``).
         """
+        self.check_call(num_inference_steps, sampler, guidance_scale, seed, guidance_interval)
+        scale = check_finite("conditioning_scale", conditioning_scale, 0.0, 100.0)
         c = self._check_control(control)
-        check_sampler(sampler, num_inference_steps, self.base.schedule)
-        b, null = len(c), self.base.diffusion.num_classes
-        self.net.conditioning_scale = conditioning_scale
-        null_labels = torch.full((b,), null, dtype=torch.long, device=self.base.device)
+        b, null = len(c), self.base.num_classes
+        scales = torch.full((b,), scale, device=self.device)
+        null_labels = torch.full((b,), null, dtype=torch.long, device=self.device)
+        uncond = {"control": c, "labels": null_labels, "scale": scales}
         if labels is None:
-            denoise = classifier_free_guidance(self.denoiser, {"control": c, "labels": null_labels}, None, 1.0)
+            denoise = classifier_free_guidance(self.denoiser, uncond, None, 1.0)
         else:
-            y = torch.as_tensor(list(labels), dtype=torch.long, device=self.base.device)
-            if y.shape != (b,) or bool(((y < 0) | (y >= null)).any()):
+            y = _check_labels(labels, null).to(self.device)
+            if y.shape != (b,):
                 raise ValueError(f"labels must be {b} digits in 0..{null - 1} (one per control map), got {list(labels)}")
-            denoise = classifier_free_guidance(self.denoiser, {"control": c, "labels": y},
-                                               {"control": c, "labels": null_labels}, guidance_scale)
-        generator = torch.Generator().manual_seed(seed)
-        size = self.base.diffusion.image_size
-        noise = torch.randn((b, self.base.diffusion.channels, size, size), generator=generator).to(self.base.device)
-        x = sample(sampler, denoise, noise, self.base.schedule, num_inference_steps, generator)
-        return ImageOutput(to_uint8(x), [] if labels is None else list(labels))
+            denoise = classifier_free_guidance(self.denoiser, {"control": c, "labels": y, "scale": scales}, uncond,
+                                               guidance_scale, guidance_interval)
+        generator, noise = self.noise((b, self.base.channels, self.base.image_size, self.base.image_size), seed)
+        x = self.run_sampler(denoise, noise, generator, num_inference_steps, sampler, options, callback, progress)
+        return ImageOutput(to_uint8(x), [] if labels is None else [int(v) for v in labels])
 
 
 class ControlNetLoss:
@@ -184,10 +209,11 @@ def train_controlnet(
         raise ValueError(f"label_drop_prob must be in [0, 1], got {label_drop_prob}")
     base_path = _resolve_base(base_checkpoint)
     base = ImageGenerator.from_pretrained(base_path)
-    adapter = ControlNetAdapter.from_unet(base.model.unet)
+    with seeded(seed):
+        adapter = ControlNetAdapter.from_unet(base.model.unet)
     net = ControlledUNet(base.model.unet, adapter, base.model.label_encoder)
-    data = load_digits_split("train", base.diffusion.image_size)
-    loss = ControlNetLoss(DiffusionLoss(base.schedule, base.diffusion.prediction_type), base.diffusion.num_classes,
+    data = load_digits_split("train", base.image_size)
+    loss = ControlNetLoss(DiffusionLoss(base.schedule, base.diffusion.prediction_type), base.num_classes,
                           label_drop_prob, EDGE_THRESHOLD)
     config = TrainConfig(max_steps=max_steps, batch_size=batch_size, learning_rate=learning_rate,
                          warmup_steps=min(100, max(1, max_steps // 10)), ema_decay=0.995,
@@ -200,10 +226,8 @@ def train_controlnet(
                "label_drop_prob": label_drop_prob, "base_ema_sha256": _sha256(ema_file) if ema_file.is_file() else None}
 
     def publish(step: int, inner: nn.Module, ema_state: dict) -> None:
-        atomic_write_json(output_dir / CONFIG_NAME, json.loads(inner.adapter.to_json_string()))
-        atomic_save_tensors(output_dir / WEIGHTS_NAME, {k[len("adapter."):]: v for k, v in ema_state.items()
-                                                        if k.startswith("adapter.")})
-        atomic_write_json(output_dir / CONTROL_CONFIG, control)
+        adapter_ema = {k[len("adapter."):]: v for k, v in ema_state.items() if k.startswith("adapter.")}
+        ControlNetImageGenerator(base, inner.adapter, control).save_pretrained(output_dir, adapter_ema)
         inner.train()
 
     result = train(net, loss, (data.images, data.labels), config, output_dir, on_checkpoint=publish, progress=progress)

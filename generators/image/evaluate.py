@@ -30,7 +30,7 @@ def generate_balanced(gen: ImageGenerator, per_class: int, sampler: str, steps: 
                       seed: int, batch_size: int = 250, options: SamplerOptions = SamplerOptions(),
                       guidance_interval: tuple[float, float] | None = DEFAULT_GUIDANCE_INTERVAL) -> tuple[torch.Tensor, torch.Tensor]:
     """``per_class`` images of each label, as (N, 1, S, S) in [-1, 1] and labels (N,)."""
-    labels = torch.arange(gen.diffusion.num_classes).repeat_interleave(per_class)
+    labels = torch.arange(gen.num_classes).repeat_interleave(per_class)
     out = []
     for i in tqdm(range(0, len(labels), batch_size), desc=f"generate {sampler}-{steps}", leave=False):
         chunk = labels[i:i + batch_size]

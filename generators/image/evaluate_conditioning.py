@@ -17,13 +17,12 @@ import torch
 
 from evaluation.digits import load_digit_classifier, predict
 from evaluation.metrics import accuracy
-from generators.core.checkpoint import atomic_write_json
 
 from .captions import TRAIN_TEMPLATES, caption, eval_prompts
 from .controlnet import ControlNetImageGenerator, edge_f1, edge_map
 from .data import from_uint8, load_digits_split
 from .evaluate import DEFAULT_CLASSIFIER
-from .generator import ImageGenerator
+from .generator import DEFAULT_GUIDANCE_INTERVAL, ImageGenerator
 from .text2img import TextImageGenerator, attribute_scores
 
 
@@ -33,8 +32,12 @@ def _batched(fn, items: list, batch_size: int) -> torch.Tensor:
 
 def evaluate_text2img(checkpoint: str | Path, base_checkpoint: str | Path, num_prompts: int = 200, steps: int = 25,
                       guidance_scale: float = 3.0, seed: int = 0, classifier_path: str | Path = DEFAULT_CLASSIFIER,
-                      batch_size: int = 100, write: bool = True) -> dict:
-    """Digit and attribute accuracy on held-out phrasings; the same on training phrasings and for the label-only base."""
+                      batch_size: int = 100,
+                      guidance_interval: tuple[float, float] | None = DEFAULT_GUIDANCE_INTERVAL) -> dict:
+    """Digit and attribute accuracy on held-out phrasings; the same on training phrasings and for the label-only base.
+
+    Both models guide only inside ``guidance_interval`` (None: at every noise level).
+    """
     gen = TextImageGenerator.from_pretrained(checkpoint)
     base = ImageGenerator.from_pretrained(base_checkpoint)
     classifier = load_digit_classifier(classifier_path)
@@ -43,12 +46,14 @@ def evaluate_text2img(checkpoint: str | Path, base_checkpoint: str | Path, num_p
     digits = [d for _, d, _ in items]
     bins = np.array([b for _, _, b in items])
     t0 = time.perf_counter()
-    run = lambda chunk, i: from_uint8(gen(chunk, steps, guidance_scale=guidance_scale, seed=seed + i).images)  # noqa: E731
+    run = lambda chunk, i: from_uint8(gen(chunk, num_inference_steps=steps, guidance_scale=guidance_scale,  # noqa: E731
+                                          guidance_interval=guidance_interval, seed=seed + i).images)
     images = _batched(run, prompts, batch_size)
     seconds = time.perf_counter() - t0
     train_prompts = [caption(d, b, TRAIN_TEMPLATES[0]) for d, b in zip(digits, bins)]
     images_train = _batched(run, train_prompts, batch_size)
-    base_run = lambda chunk, i: from_uint8(base(chunk, steps, guidance_scale=guidance_scale, seed=seed + i).images)  # noqa: E731
+    base_run = lambda chunk, i: from_uint8(base(chunk, num_inference_steps=steps, guidance_scale=guidance_scale,  # noqa: E731
+                                                guidance_interval=guidance_interval, seed=seed + i).images)
     images_base = _batched(base_run, digits, batch_size)
     target = np.asarray(digits)
     metrics = {
@@ -60,36 +65,34 @@ def evaluate_text2img(checkpoint: str | Path, base_checkpoint: str | Path, num_p
                                 **attribute_scores(images_base, digits, bins)},
         "num_prompts": num_prompts, "steps": steps, "sampler": "dpmsolver++", "guidance_scale": guidance_scale,
         "seed": seed, "seconds_per_image_heldout": round(seconds / num_prompts, 4),
+        "guidance_interval": list(guidance_interval) if guidance_interval else None,
         "example_prompts": prompts[:6],
-        "command": f"mmdiff evaluate text2img --prompts {num_prompts} --steps {steps} --seed {seed}",
     }
-    if write:
-        atomic_write_json(Path(checkpoint) / "metrics.json", metrics)
     return metrics
 
 
 def evaluate_controlnet(checkpoint: str | Path, num_images: int = 200, steps: int = 25, seed: int = 0,
-                        classifier_path: str | Path = DEFAULT_CLASSIFIER, batch_size: int = 100, write: bool = True,
+                        classifier_path: str | Path = DEFAULT_CLASSIFIER, batch_size: int = 100,
                         base_checkpoint: str | Path | None = None) -> dict:
     """Edge F1 of ControlNet outputs vs their input edge maps, beside the base without control.
 
     ``base_checkpoint`` overrides the base named in the adapter's control.json.
     """
-    gen = ControlNetImageGenerator.from_pretrained(checkpoint, base_checkpoint)
+    gen = ControlNetImageGenerator.from_pretrained(checkpoint, base_checkpoint=base_checkpoint)
     classifier = load_digit_classifier(classifier_path)
-    test = load_digits_split("test", gen.base.diffusion.image_size)
+    test = load_digits_split("test", gen.base.image_size)
     n = min(num_images, len(test.labels))
     edges, labels = edge_map(test.images[:n], gen.edge_threshold), test.labels[:n]
     idx = list(range(n))
 
     def controlled(chunk, i, with_labels: bool):
-        out = gen(edges[chunk[0]:chunk[-1] + 1], labels[chunk[0]:chunk[-1] + 1].tolist() if with_labels else None,
-                  steps, seed=seed + i)
+        out = gen(edges[chunk[0]:chunk[-1] + 1], labels=labels[chunk[0]:chunk[-1] + 1].tolist() if with_labels else None,
+                  num_inference_steps=steps, seed=seed + i)
         return from_uint8(out.images)
 
     def base_only(chunk, i, with_labels: bool):
         y = labels[chunk[0]:chunk[-1] + 1].tolist()
-        out = gen.base(y, steps, guidance_scale=3.0 if with_labels else 0.0, seed=seed + i)
+        out = gen.base(y, num_inference_steps=steps, guidance_scale=3.0 if with_labels else 0.0, seed=seed + i)
         return from_uint8(out.images)
 
     results = {}
@@ -103,8 +106,5 @@ def evaluate_controlnet(checkpoint: str | Path, num_images: int = 200, steps: in
                          "digit_accuracy_vs_source": accuracy(predict(classifier, images), labels.numpy()),
                          "seconds_per_image": round((time.perf_counter() - t0) / n, 4)}
     metrics = {**results, "num_images": n, "steps": steps, "sampler": "dpmsolver++", "seed": seed,
-               "source": "edge maps of the held-out digits test split",
-               "command": f"mmdiff evaluate controlnet --images {n} --steps {steps} --seed {seed}"}
-    if write:
-        atomic_write_json(Path(checkpoint) / "metrics.json", metrics)
+               "source": "edge maps of the held-out digits test split"}
     return metrics

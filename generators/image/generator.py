@@ -7,154 +7,115 @@
 """
 from __future__ import annotations
 
-import io
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar, Iterator, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
-from tqdm.auto import tqdm
 
-from generators.core.checkpoint import CheckpointError, atomic_write_bytes, atomic_write_json, load_model, read_json, save_model
 from generators.core.denoiser import DenoiseFn, VPDenoiser
 from generators.core.discrete import DISCRETE_SAMPLERS, add_noise_like, sample_discrete
 from generators.core.guidance import classifier_free_guidance
-from generators.core.sampling import SamplerOptions, check_sampler, sample
-from generators.core.schedules import BETA_SCHEDULES, NoiseSchedule
+from generators.core.pipeline import DiffusionConfig, DiffusionGenerator, GeneratorOutput, png_bytes
+from generators.core.sampling import SamplerOptions
+from generators.core.validation import DEFAULT_BATCH_SIZE, check_finite, check_int
 
 from .data import from_uint8, to_uint8
 from .model import ClassConditionalUNet
 
-DIFFUSION_CONFIG = "diffusion.json"
 # Classifier-free guidance is applied only for noise levels in this interval (Kynkaanniemi et al. 2024);
 # with guidance over the full range the Frechet distance at w = 3 is ~3x the real-vs-real baseline.
 DEFAULT_GUIDANCE_INTERVAL: tuple[float, float] | None = (0.1, 2.0)
 
 
-@dataclass(frozen=True)
-class DiffusionConfig:
-    """How the network was trained: its forward process and output parameterisation."""
-
-    beta_schedule: str = "linear"
-    num_train_timesteps: int = 1000
-    prediction_type: str = "epsilon"
-    cond_drop_prob: float = 0.1
-    image_size: int = 16
-    channels: int = 1
-    num_classes: int = 10
-
-    def __post_init__(self) -> None:
-        if self.beta_schedule not in BETA_SCHEDULES:
-            raise ValueError(f"beta_schedule must be one of {BETA_SCHEDULES}, got {self.beta_schedule!r}")
-
-    def schedule(self) -> NoiseSchedule:
-        return NoiseSchedule.create(self.beta_schedule, self.num_train_timesteps)
-
-
 @dataclass
-class ImageOutput:
-    """Generated images: uint8 (B, H, W, C) and the labels they were asked for."""
+class ImageOutput(GeneratorOutput):
+    """Generated images: uint8 (B, H, W, C) and the labels they were asked for.
+
+    ``save("dir/")`` writes one PNG per image; ``save("x.png")`` writes a single image.
+    """
 
     images: np.ndarray
     labels: list[int] = field(default_factory=list)
+    file_formats: ClassVar[tuple[str, ...]] = (".png",)
 
-    def save(self, directory: str | Path, prefix: str = "sample") -> list[Path]:
-        """Write one PNG per image (atomically) and return their paths."""
-        directory = Path(directory)
-        paths = []
+    def _items(self, prefix: str) -> Iterator[tuple[str, bytes]]:
         for i, img in enumerate(self.images):
             label = f"_label{self.labels[i]}" if i < len(self.labels) else ""
-            path = directory / f"{prefix}_{i:03d}{label}.png"
-            buf = io.BytesIO()
-            Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(buf, format="PNG")
-            atomic_write_bytes(path, buf.getvalue())
-            paths.append(path)
-        return paths
+            yield f"{prefix}_{i:03d}{label}.png", png_bytes(img)
+
+    def _encode(self, suffix: str) -> bytes:
+        if len(self.images) != 1:
+            raise ValueError(f"{len(self.images)} images cannot go into one .png; give a folder path instead")
+        return png_bytes(self.images[0])
 
 
 def _check_labels(labels: Sequence[int] | torch.Tensor, num_classes: int) -> torch.Tensor:
     try:
         t = torch.as_tensor(list(labels) if not isinstance(labels, torch.Tensor) else labels)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RuntimeError) as exc:
         raise ValueError(f"labels must be a list of integers in 0..{num_classes - 1}") from exc
     if t.ndim != 1 or t.numel() == 0:
         raise ValueError(f"labels must be a non-empty list of integers in 0..{num_classes - 1}")
     if t.is_floating_point() or t.dtype == torch.bool:
-        raise ValueError(f"labels must be integers in 0..{num_classes - 1}, got {t.tolist()}")
-    bad = [int(v) for v in t if not 0 <= int(v) < num_classes]
-    if bad:
-        raise ValueError(f"labels must be in 0..{num_classes - 1}; got out-of-range {bad}")
+        raise ValueError(f"labels must be integers in 0..{num_classes - 1}, got {t.tolist()[:10]}")
+    bad = t[(t < 0) | (t >= num_classes)]
+    if bad.numel():
+        raise ValueError(f"labels must be in 0..{num_classes - 1}; got out-of-range {bad.tolist()[:10]}")
     return t.long()
 
 
-class ImageGenerator:
+class ImageGenerator(DiffusionGenerator):
     """A trained class-conditional image diffusion model and everything that samples from it."""
+
+    model_class = ClassConditionalUNet
 
     def __init__(self, model: ClassConditionalUNet, diffusion: DiffusionConfig, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32) -> None:
-        self.model = model.to(device).eval()
-        if dtype != torch.float32:
-            self.model = self.model.to(dtype)
-        self.diffusion = diffusion
-        self.schedule = diffusion.schedule()
-        self.device = torch.device(device)
-        self.dtype = dtype
+        super().__init__(model, diffusion, device, dtype)
         self.denoiser = VPDenoiser(self._net, self.schedule, diffusion.prediction_type, clip_x0=1.0)
+
+    @property
+    def image_size(self) -> int:
+        return int(self.model.config.sample_size)
+
+    @property
+    def channels(self) -> int:
+        return int(self.model.config.channels)
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.model.config.num_classes)
 
     def _net(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.model(x.to(self.dtype), t.to(self.dtype), labels).float()
-
-    @classmethod
-    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu", use_ema: bool = True,
-                        dtype: torch.dtype = torch.float32) -> "ImageGenerator":
-        """Load a checkpoint folder (config.json, diffusion.json, model/ema safetensors)."""
-        path = Path(path)
-        model = load_model(path, ClassConditionalUNet, use_ema=use_ema)
-        raw = read_json(path / DIFFUSION_CONFIG, "diffusion config")
-        try:
-            diffusion = DiffusionConfig(**raw)
-        except TypeError as exc:
-            raise CheckpointError(f"{path / DIFFUSION_CONFIG} has unknown fields ({exc})") from exc
-        if diffusion.image_size != model.config.sample_size or diffusion.num_classes != model.config.num_classes:
-            raise CheckpointError(f"{path / DIFFUSION_CONFIG} disagrees with config.json on image_size/num_classes")
-        return cls(model, diffusion, device, dtype)
-
-    def save_pretrained(self, path: str | Path, ema_state: dict | None = None) -> Path:
-        save_model(path, self.model, ema_state)
-        atomic_write_json(Path(path) / DIFFUSION_CONFIG, asdict(self.diffusion))
-        return Path(path)
 
     # ----------------------------------------------------------------- sampling
     def guided_denoiser(self, labels: torch.Tensor, guidance_scale: float,
                         guidance_interval: tuple[float, float] | None = DEFAULT_GUIDANCE_INTERVAL) -> DenoiseFn:
         """D(x, sigma) with the labels bound and classifier-free guidance applied (in ``guidance_interval``)."""
-        null = torch.full_like(labels, self.diffusion.num_classes)
+        null = torch.full_like(labels, self.num_classes)
         return classifier_free_guidance(self.denoiser, labels, null, guidance_scale, guidance_interval)
 
-    def _prepare(self, labels, num_inference_steps: int, sampler: str, guidance_scale: float, seed: int):
-        check_sampler(sampler, num_inference_steps, self.schedule)
-        if guidance_scale < 0:
-            raise ValueError(f"guidance_scale must be >= 0 (0 = unconditional, 1 = no guidance), got {guidance_scale}")
-        if not isinstance(seed, int):
-            raise ValueError(f"seed must be an integer, got {seed!r}")
-        labels = _check_labels(labels, self.diffusion.num_classes).to(self.device)
-        generator = torch.Generator().manual_seed(seed)
-        shape = (len(labels), self.diffusion.channels, self.diffusion.image_size, self.diffusion.image_size)
-        noise = torch.randn(shape, generator=generator).to(self.device)
+    def _prepare(self, labels, num_inference_steps: int, sampler: str, guidance_scale: float, seed: int,
+                 guidance_interval: tuple[float, float] | None = None):
+        self.check_call(num_inference_steps, sampler, guidance_scale, seed, guidance_interval)
+        labels = _check_labels(labels, self.num_classes).to(self.device)
+        generator, noise = self.noise((len(labels), self.channels, self.image_size, self.image_size), seed)
         return labels, generator, noise
 
     @torch.no_grad()
     def __call__(
         self,
         labels: Sequence[int] | torch.Tensor,
+        *,
         num_inference_steps: int = 25,
         sampler: str = "dpmsolver++",
         guidance_scale: float = 3.0,
-        seed: int = 0,
         guidance_interval: tuple[float, float] | None = DEFAULT_GUIDANCE_INTERVAL,
+        seed: int = 0,
         options: SamplerOptions = SamplerOptions(),
+        batch_size: int = DEFAULT_BATCH_SIZE,
         progress: bool = False,
         callback: Callable[[int, int, torch.Tensor], None] | None = None,
     ) -> ImageOutput:
@@ -165,26 +126,35 @@ class ImageGenerator:
             num_inference_steps: sampler steps (1..1000 for the discrete samplers).
             sampler: any name in ``generators.core.sampling.SAMPLERS``.
             guidance_scale: classifier-free guidance w (0 unconditional, 1 plain conditional).
-            seed: makes the result reproducible.
             guidance_interval: (sigma_lo, sigma_hi) where guidance applies, None for every noise level.
+            seed: makes the result reproducible (for a given ``batch_size``).
             options: per-sampler knobs (DDIM eta, DDPM variance, PC snr, ...).
+            batch_size: images sampled at once; larger requests run in chunks, so peak memory is
+                bounded by the chunk (chunk k uses the seed ``seed + k``).
             progress: show a progress bar over the steps.
+            callback: (i, n, x) after every sampler step.
         """
-        labels, generator, noise = self._prepare(labels, num_inference_steps, sampler, guidance_scale, seed)
-        denoise = self.guided_denoiser(labels, guidance_scale, guidance_interval)
-        with _progress(progress, callback, sampler) as cb:
-            x = sample(sampler, denoise, noise, self.schedule, num_inference_steps, generator, options, cb)
-        return ImageOutput(to_uint8(x), labels.tolist())
+        batch_size = check_int("batch_size", batch_size, 1)
+        self.check_call(num_inference_steps, sampler, guidance_scale, seed, guidance_interval)
+        all_labels = _check_labels(labels, self.num_classes)
+        chunks = []
+        for k, start in enumerate(range(0, len(all_labels), batch_size)):
+            chunk, generator, noise = self._prepare(all_labels[start:start + batch_size], num_inference_steps,
+                                                    sampler, guidance_scale, seed + k, guidance_interval)
+            denoise = self.guided_denoiser(chunk, guidance_scale, guidance_interval)
+            x = self.run_sampler(denoise, noise, generator, num_inference_steps, sampler, options, callback, progress)
+            chunks.append(to_uint8(x))
+        return ImageOutput(np.concatenate(chunks), all_labels.tolist())
 
     # ------------------------------------------------------------------ editing
     def _edit_inputs(self, images: np.ndarray | torch.Tensor, sampler: str) -> torch.Tensor:
         if sampler not in DISCRETE_SAMPLERS:
             raise ValueError(f"editing runs on the discrete samplers {DISCRETE_SAMPLERS}; got sampler={sampler!r}")
         x = images if isinstance(images, torch.Tensor) else from_uint8(images)
-        size = self.diffusion.image_size
-        if x.ndim != 4 or x.shape[1] != self.diffusion.channels or x.shape[-2:] != (size, size):
+        size = self.image_size
+        if x.ndim != 4 or x.shape[1] != self.channels or x.shape[-2:] != (size, size):
             raise ValueError(
-                f"images must be {size}x{size} with {self.diffusion.channels} channel(s) "
+                f"images must be {size}x{size} with {self.channels} channel(s) "
                 f"(uint8 (B, H, W[, C]) or float (B, C, H, W) in [-1, 1]); got shape {tuple(x.shape)}"
             )
         return x.float().to(self.device)
@@ -193,8 +163,9 @@ class ImageGenerator:
     def sdedit(self, images, labels, strength: float = 0.6, num_inference_steps: int = 50,
                sampler: str = "ddim", guidance_scale: float = 3.0, seed: int = 0) -> ImageOutput:
         """SDEdit (Meng et al. 2022): noise ``images`` to level ``strength`` and denoise toward ``labels``."""
-        if not 0.0 < strength <= 1.0:
-            raise ValueError(f"strength must be in (0, 1], got {strength}")
+        strength = check_finite("strength", strength, 0.0, 1.0)
+        if strength == 0.0:
+            raise ValueError("strength must be in (0, 1], got 0")
         x0 = self._edit_inputs(images, sampler)
         labels, generator, noise = self._prepare(labels, num_inference_steps, sampler, guidance_scale, seed)
         if len(labels) != len(x0):
@@ -245,7 +216,7 @@ class ImageGenerator:
         y = self._edit_inputs(noisy_images, sampler)
         if noise_std is None:
             noise_std = estimate_noise_std(y)
-        if noise_std <= 0:
+        if check_finite("noise_std", noise_std) <= 0:
             raise ValueError(f"noise_std must be positive, got {noise_std}")
         if labels is None:
             labels = [0] * len(y)
@@ -262,23 +233,3 @@ def estimate_noise_std(images: torch.Tensor) -> float:
 
     arr = images.detach().cpu().float().numpy()
     return float(np.median([estimate_sigma(img, channel_axis=0, average_sigmas=True) for img in arr]))
-
-
-class _progress:
-    """Context manager giving a step callback that drives a tqdm bar (and a user callback)."""
-
-    def __init__(self, enabled: bool, user: Callable | None, desc: str) -> None:
-        self.bar = tqdm(desc=desc, disable=not enabled)
-        self.user = user
-
-    def __enter__(self) -> Callable[[int, int, torch.Tensor], None]:
-        def cb(i: int, n: int, x: torch.Tensor) -> None:
-            self.bar.total = n
-            self.bar.update(1)
-            if self.user is not None:
-                self.user(i, n, x)
-
-        return cb
-
-    def __exit__(self, *exc) -> None:
-        self.bar.close()

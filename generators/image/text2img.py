@@ -12,11 +12,10 @@ probability p for classifier-free guidance (Ho & Salimans 2022), and samples wit
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -26,17 +25,17 @@ from torch import nn
 
 from conditioning import ConditioningRecord
 from conditioning.text import TextEncoder
-from generators.core.checkpoint import (CONFIG_NAME, WEIGHTS_NAME, CheckpointError, atomic_save_tensors, atomic_write_json,
-                                        load_model, read_json)
+from generators.core.checkpoint import load_model
 from generators.core.denoiser import VPDenoiser
 from generators.core.guidance import classifier_free_guidance
 from generators.core.losses import DiffusionLoss
-from generators.core.sampling import check_sampler, sample
-from generators.core.training import TrainConfig, TrainResult, train, write_train_record
+from generators.core.pipeline import DiffusionConfig, DiffusionGenerator
+from generators.core.sampling import SamplerOptions
+from generators.core.training import TrainConfig, TrainResult, seeded, train, write_train_record
 
 from .captions import TRAIN_TEMPLATES, captions_for, eval_prompts, measure_attributes, train_bins
 from .data import load_digits_split, to_uint8
-from .generator import DIFFUSION_CONFIG, DiffusionConfig, ImageOutput
+from .generator import DEFAULT_GUIDANCE_INTERVAL, ImageOutput
 from .model import ClassConditionalUNet, digit_unet
 
 
@@ -96,43 +95,40 @@ def build_text_model(base: ClassConditionalUNet) -> TextConditionalUNet:
     return model
 
 
-class TextImageGenerator:
-    """Prompted digit generation with classifier-free guidance over any core sampler."""
+class TextImageGenerator(DiffusionGenerator):
+    """Prompted digit generation with classifier-free guidance over any core sampler.
 
-    def __init__(self, model: TextConditionalUNet, diffusion: DiffusionConfig, device: str | torch.device = "cpu") -> None:
-        self.model = model.to(device).eval()
-        self.diffusion = diffusion
-        self.schedule = diffusion.schedule()
-        self.device = torch.device(device)
+    The folder's ``model.safetensors`` holds the EMA weights (``store_training_weights = False``).
+    """
+
+    model_class = TextConditionalUNet
+    store_training_weights = False
+
+    def __init__(self, model: TextConditionalUNet, diffusion: DiffusionConfig, device: str | torch.device = "cpu",
+                 dtype: torch.dtype = torch.float32) -> None:
+        super().__init__(model, diffusion, device, dtype)
         self.denoiser = VPDenoiser(self.model, self.schedule, diffusion.prediction_type, clip_x0=1.0)
 
-    @classmethod
-    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> "TextImageGenerator":
-        path = Path(path)
-        model = load_model(path, TextConditionalUNet, use_ema=True)
-        raw = read_json(path / DIFFUSION_CONFIG, "diffusion config")
-        try:
-            diffusion = DiffusionConfig(**raw)
-        except TypeError as exc:
-            raise CheckpointError(f"{path / DIFFUSION_CONFIG} has unknown fields ({exc})") from exc
-        return cls(model, diffusion, device)
-
     @torch.no_grad()
-    def __call__(self, prompts: str | Sequence[str], num_inference_steps: int = 25, sampler: str = "dpmsolver++",
-                 guidance_scale: float = 3.0, seed: int = 0) -> ImageOutput:
-        """One image per prompt (``guidance_scale`` 0 = unconditional, 1 = no guidance)."""
-        check_sampler(sampler, num_inference_steps, self.schedule)
-        if guidance_scale < 0:
-            raise ValueError(f"guidance_scale must be >= 0, got {guidance_scale}")
-        if not isinstance(seed, int):
-            raise ValueError(f"seed must be an integer, got {seed!r}")
-        record = self.model.text_encoder(prompts)
+    def __call__(self, prompt: str | Sequence[str], *, num_inference_steps: int = 25, sampler: str = "dpmsolver++",
+                 guidance_scale: float = 3.0, guidance_interval: tuple[float, float] | None = DEFAULT_GUIDANCE_INTERVAL,
+                 seed: int = 0, options: SamplerOptions = SamplerOptions(), progress: bool = False,
+                 callback: Callable[[int, int, torch.Tensor], None] | None = None) -> ImageOutput:
+        """One image per prompt (``guidance_scale`` 0 = unconditional, 1 = no guidance).
+
+        Args:
+            prompt: a string or a list of strings (one image each); empty prompts are refused.
+            guidance_interval: (sigma_lo, sigma_hi) where guidance applies (Kynkaanniemi et al. 2024), None for all.
+            The other keywords are the contract's (``generators/README.md``).
+        """
+        self.check_call(num_inference_steps, sampler, guidance_scale, seed, guidance_interval)
+        record = self.model.text_encoder(prompt)
         b = record.batch_size
-        generator = torch.Generator().manual_seed(seed)
-        size, channels = self.diffusion.image_size, self.diffusion.channels
-        noise = torch.randn((b, channels, size, size), generator=generator).to(self.device)
-        denoise = classifier_free_guidance(self.denoiser, record, self.model.text_encoder.null(b), guidance_scale)
-        x = sample(sampler, denoise, noise, self.schedule, num_inference_steps, generator)
+        size, channels = int(self.model.config.sample_size), int(self.model.config.channels)
+        generator, noise = self.noise((b, channels, size, size), seed)
+        denoise = classifier_free_guidance(self.denoiser, record, self.model.text_encoder.null(b), guidance_scale,
+                                           guidance_interval)
+        x = self.run_sampler(denoise, noise, generator, num_inference_steps, sampler, options, callback, progress)
         return ImageOutput(to_uint8(x))
 
 
@@ -232,8 +228,9 @@ def train_text2img(
     if not 0.0 <= cond_drop_prob < 1.0:
         raise ValueError(f"cond_drop_prob must be in [0, 1), got {cond_drop_prob}")
     base = load_model(base_checkpoint, ClassConditionalUNet, use_ema=True)
-    base_diffusion = DiffusionConfig(**read_json(Path(base_checkpoint) / DIFFUSION_CONFIG, "diffusion config"))
-    model = build_text_model(base)
+    base_diffusion = DiffusionConfig.load(base_checkpoint)
+    with seeded(seed):
+        model = build_text_model(base)
     size = int(base.config.sample_size)
     images, caption_ids, table, unique = caption_dataset(size, model.text_encoder)
     labels = load_digits_split("train", size).labels
@@ -255,9 +252,7 @@ def train_text2img(
     output_dir = Path(output_dir)
 
     def publish(step: int, inner: nn.Module, ema_state: dict) -> None:
-        atomic_write_json(output_dir / CONFIG_NAME, json.loads(inner.to_json_string()))
-        atomic_save_tensors(output_dir / WEIGHTS_NAME, ema_state)
-        atomic_write_json(output_dir / DIFFUSION_CONFIG, asdict(diffusion))
+        TextImageGenerator(inner, diffusion).save_pretrained(output_dir, ema_state)
         inner.train()
 
     result = train(model, loss, (images, caption_ids), config, output_dir, on_checkpoint=publish, progress=progress)

@@ -6,10 +6,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from generators.core.losses import DiffusionLoss
-from generators.core.training import TrainConfig, TrainResult, train, write_train_record
+from generators.core.pipeline import DiffusionConfig
+from generators.core.training import TrainConfig, TrainResult, seeded, train, write_train_record
 
 from .data import load_digits_split
-from .generator import DiffusionConfig, ImageGenerator
+from .generator import ImageGenerator
 from .model import PRESETS, build_model
 
 
@@ -43,7 +44,8 @@ def train_image(
     """Train on the digits train split; writes a loadable generator folder to ``output_dir``.
 
     The folder is refreshed at every checkpoint, and re-running with the same ``output_dir``
-    resumes from ``output_dir/training_state``.
+    resumes from ``output_dir/training_state``. ``seed`` fixes the initial weights, the batches and
+    the noise, so two runs of the same command end with identical weights on a CPU.
     """
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {preset!r}")
@@ -51,8 +53,9 @@ def train_image(
         raise ValueError(f"cond_drop_prob must be in [0, 1), got {cond_drop_prob}")
     p = PRESETS[preset]
     data = load_digits_split("train", p.image_size)
-    model = build_model(preset)
-    diffusion = DiffusionConfig(prediction_type=prediction_type, cond_drop_prob=cond_drop_prob, image_size=p.image_size)
+    with seeded(seed):
+        model = build_model(preset)
+    diffusion = DiffusionConfig(prediction_type=prediction_type, cond_drop_prob=cond_drop_prob)
     encoder = model.label_encoder
     loss = DiffusionLoss(
         diffusion.schedule(), prediction_type,

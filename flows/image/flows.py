@@ -4,7 +4,7 @@ Flows only wire tasks (:mod:`flows.image_tasks`); each run writes ``outputs/<run
 creates a markdown artifact (metrics and where the outputs are), a table artifact (one row per
 sample) and progress artifacts while training and sampling.
 
->>> from flows.image import generate_image_flow
+>>> from flows.image.flows import generate_image_flow
 >>> generate_image_flow({"labels": [3, 7], "num_inference_steps": 10})   # or GenerateImageParams(...)
 """
 from __future__ import annotations
@@ -12,12 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, task
+from prefect import flow
 from prefect.runtime import flow_run
 
-from .artifacts import artifact_key, publish_report
-from .image_tasks import (
-    IO_RETRIES,
+from ..artifacts import artifact_key, publish_report
+from ..common import run_dir_task
+from ..params import load_params
+from ..runners import gpu_remote_options, make_task_runner
+from .params import CLASSIFIER_CHECKPOINT, EvaluateImageParams, GenerateImageParams, TrainImageParams
+from .tasks import (
     check_checkpoint_task,
     evaluate_task,
     fingerprint_task,
@@ -28,15 +31,8 @@ from .image_tasks import (
     train_task,
     write_report_task,
 )
-from .params import CLASSIFIER_CHECKPOINT, EvaluateImageParams, GenerateImageParams, TrainImageParams
-from .report import new_run_dir
-from .runners import gpu_remote_options, make_task_runner
 
-
-@task(name="new-run-dir", **IO_RETRIES)
-def run_dir_task(output_root: str, name: str) -> str:
-    """A fresh ``output_root/<timestamp>-<name>-<id>`` folder."""
-    return str(new_run_dir(output_root, name).resolve())
+DEFAULT_PARAMS_FILE = Path(__file__).resolve().parent / "schedules" / "generate_image.json"
 
 
 def submit_shards(params: GenerateImageParams, out_dir: str) -> list[dict[str, Any]]:
@@ -45,7 +41,8 @@ def submit_shards(params: GenerateImageParams, out_dir: str) -> list[dict[str, A
     with gpu_remote_options(params.task_runner, params.device):
         futures = [
             generate_shard_task.submit(params.checkpoint, index, start, labels, params.seed, params.sampler,
-                                       params.num_inference_steps, params.guidance_scale, out_dir, params.device)
+                                       params.num_inference_steps, params.guidance_scale, out_dir, params.device,
+                                       batch_size=params.batch_size)
             for index, start, labels in shards
         ]
     return [row for f in futures for row in f.result()]
@@ -95,7 +92,8 @@ def evaluate_image_flow(params: EvaluateImageParams = EvaluateImageParams()) -> 
     run_dir = run_dir_task(params.output_root, "evaluate-image")
     check_checkpoint_task(params.checkpoint)
     metrics = evaluate_task(params.checkpoint, params.per_class, params.sampler, params.num_inference_steps,
-                            params.guidance_scale, params.seed, params.cas_epochs, params.classifier, params.device)
+                            params.guidance_scale, params.seed, params.cas_epochs, params.classifier, params.device,
+                            params.full_range_guidance)
     rows = generate_shard_task(params.checkpoint, 0, 0, list(range(10)), params.seed, params.sampler,
                                params.num_inference_steps, params.guidance_scale, str(Path(run_dir) / "images"),
                                params.device)
@@ -128,3 +126,11 @@ def train_image_flow(params: TrainImageParams = TrainImageParams()) -> dict[str,
     publish_report(artifact_key("train-image-report"), "train_image", metrics, Path(run_dir), rows)
     return {"run_dir": run_dir, "report": report, "metrics": metrics, "checkpoint": published,
             "flow_run_id": str(flow_run.id)}
+
+
+@flow(name="generate_image_from_file", log_prints=True)
+def generate_image_from_file_flow(params_file: str = str(DEFAULT_PARAMS_FILE)) -> dict[str, Any]:
+    """Read ``GenerateImageParams`` from a JSON file (validated), then run ``generate_image`` as a subflow."""
+    params = load_params(params_file, GenerateImageParams)
+    print(f"parameters from {params_file}: {params.model_dump_json()}")
+    return generate_image_flow(params)

@@ -13,29 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from . import model_cache
-from .artifacts import Progress, artifact_key
-from .gpu import device_slot
+from .. import model_cache
+from ..artifacts import Progress, artifact_key
+from ..common import IO_RETRIES, log
+from ..gpu import device_slot
+from ..report import GalleryRow, Report
+from ..reuse import code_version, fingerprint, is_complete, mark_complete, publish_folder
 from .params import TrainImageParams
-from .report import GalleryRow, Report
-from .reuse import code_version, dataset_version, fingerprint, is_complete, mark_complete, publish_folder
 
-
-def _not_cancelled(_task: Any, _task_run: Any, state: Any) -> bool:
-    """Retry condition: retry failures, but not a run that is being cancelled (:mod:`flows.warm`)."""
-    from .warm import RunCancelled
-
-    try:
-        error = state.data if isinstance(state.data, BaseException) else state.result(raise_on_failure=False)
-    except Exception:
-        return True
-    return not isinstance(error, RunCancelled)
-
-
-IO_RETRIES = dict(retries=2, retry_delay_seconds=1, retry_condition_fn=_not_cancelled)
+CODE_PATHS = ("generators/core", "generators/image")
 
 
 def shard_seed(seed: int, shard_index: int) -> int:
@@ -56,11 +45,22 @@ def _training_device() -> str:
     return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
-def _log(message: str) -> None:
-    try:
-        get_run_logger().info(message)
-    except Exception:  # outside a run (task.fn() in tests): print instead
-        print(message)
+def dataset_version(preset: str) -> str:
+    """sha256 of the training split exactly as the trainer sees it (images and labels)."""
+    import hashlib
+
+    from generators.image.data import load_digits_split
+    from generators.image.model import PRESETS
+
+    data = load_digits_split("train", PRESETS[preset].image_size)
+    h = hashlib.sha256(data.images.numpy().tobytes())
+    h.update(data.labels.numpy().tobytes())
+    return h.hexdigest()
+
+
+def image_generator(checkpoint: str, device: str = "cpu") -> Any:
+    """The class-conditional generator from the model cache (loaded afresh on a GPU)."""
+    return model_cache.load("image", checkpoint, device)
 
 
 @task(name="fingerprint-training", **IO_RETRIES)
@@ -71,7 +71,7 @@ def fingerprint_task(params: TrainImageParams) -> dict[str, Any]:
     config = asdict(train_config_for(params.preset, params.max_steps, params.seed, params.mixed_precision,
                                      params.checkpoint_every))
     config.update(preset=params.preset, num_processes=params.num_processes)
-    digest = fingerprint(config, dataset_version(params.preset), code_version())
+    digest = fingerprint(config, dataset_version(params.preset), code_version(CODE_PATHS))
     folder = Path(params.cache_root) / f"image-{params.preset}-{digest[:16]}"
     return {"folder": str(folder), "fingerprint": digest, "config": config}
 
@@ -87,14 +87,14 @@ def _watch_training(folder: Path, total: int, progress: Progress, stop: threadin
 
 
 @task(name="train-image", cache_policy=NO_CACHE)
-def train_task(folder: str, digest: str, params: TrainImageParams) -> dict[str, Any]:
+def train_task(folder: str, digest: str, params: TrainImageParams, command: str = "") -> dict[str, Any]:
     """Train (resuming from ``folder/training_state``) unless ``folder`` already holds this fingerprint."""
     from generators.image.model import PRESETS
     from generators.image.train import train_image
 
     out = Path(folder)
     if is_complete(out, digest):
-        _log(f"reusing {out}: dataset, config and code version unchanged (fingerprint {digest[:16]})")
+        log(f"reusing {out}: dataset, config and code version unchanged (fingerprint {digest[:16]})")
         return {"reused": True, "folder": folder, "steps": json.loads((out / "fingerprint.json").read_text())["steps"],
                 "resumed_from": None, "seconds": 0.0}
     total = params.max_steps or PRESETS[params.preset].max_steps
@@ -113,7 +113,8 @@ def train_task(folder: str, digest: str, params: TrainImageParams) -> dict[str, 
                 steps, resumed = summary["steps"], summary["resumed_from"]
             else:
                 result = train_image(out, params.preset, params.max_steps, params.seed, params.mixed_precision,
-                                     params.checkpoint_every, command="prefect flow train_image", progress=False)
+                                     params.checkpoint_every, command=command or "prefect flow train_image",
+                                     progress=False)
                 steps, resumed = result.steps, result.resumed_from
     finally:
         stop.set()
@@ -122,7 +123,7 @@ def train_task(folder: str, digest: str, params: TrainImageParams) -> dict[str, 
     seconds = time.perf_counter() - t0
     mark_complete(out, digest, {"steps": steps, "preset": params.preset})
     if resumed:
-        _log(f"resumed {out} from step {resumed}")
+        log(f"resumed {out} from step {resumed}")
     return {"reused": False, "folder": folder, "steps": steps, "resumed_from": resumed, "seconds": round(seconds, 2)}
 
 
@@ -135,22 +136,22 @@ def publish_task(folder: str, publish_dir: str) -> str:
 @task(name="check-checkpoint", **IO_RETRIES)
 def check_checkpoint_task(checkpoint: str) -> dict[str, Any]:
     """Fail early, naming the folder, if the checkpoint does not load; returns its diffusion config."""
-    gen = model_cache.image_generator(checkpoint)
-    return {"checkpoint": checkpoint, **asdict(gen.diffusion)}
+    gen = image_generator(checkpoint)
+    return {"checkpoint": checkpoint, "image_size": gen.image_size, **asdict(gen.diffusion)}
 
 
 @task(name="generate-shard", cache_policy=NO_CACHE)
 def generate_shard_task(checkpoint: str, shard_index: int, start: int, labels: list[int], seed: int, sampler: str,
                         num_inference_steps: int, guidance_scale: float, out_dir: str, device: str = "cpu",
-                        total: int | None = None) -> list[dict[str, Any]]:
+                        batch_size: int = 256) -> list[dict[str, Any]]:
     """Generate one shard with its derived seed, write PNGs, return one row per sample."""
     progress = Progress(artifact_key("generate-shard", str(shard_index), "progress"),
                         f"sampling shard {shard_index} ({len(labels)} images)")
     with device_slot(device):
-        gen = model_cache.image_generator(checkpoint, device)
+        gen = image_generator(checkpoint, device)
         s = shard_seed(seed, shard_index)
         out = gen(labels, num_inference_steps=num_inference_steps, sampler=sampler, guidance_scale=guidance_scale,
-                  seed=s, callback=progress.step_callback(0, 1))
+                  seed=s, batch_size=batch_size, callback=progress.step_callback(0, 1))
     progress.update(1.0, force=True)
     paths = out.save(Path(out_dir), prefix=f"shard{shard_index:03d}")
     return [{"index": start + i, "label": int(y), "shard": shard_index, "seed": s, "path": str(p)}
@@ -165,7 +166,7 @@ def score_samples_task(rows: list[dict[str, Any]], classifier: str) -> list[dict
 
     if not rows:
         return rows
-    model = model_cache.digit_classifier(classifier)
+    model = model_cache.load("digit-classifier", classifier, "cpu")
     arrays = [np.asarray(Image.open(r["path"]), dtype=np.float32) for r in rows]
     x = torch.from_numpy(np.stack(arrays))[:, None] / 127.5 - 1.0  # (N, 1, H, W) in [-1, 1]
     with torch.no_grad():
@@ -177,14 +178,17 @@ def score_samples_task(rows: list[dict[str, Any]], classifier: str) -> list[dict
 
 @task(name="evaluate-image", cache_policy=NO_CACHE)
 def evaluate_task(checkpoint: str, per_class: int, sampler: str, num_inference_steps: int, guidance_scale: float,
-                  seed: int, cas_epochs: int, classifier: str, device: str = "cpu") -> dict[str, Any]:
+                  seed: int, cas_epochs: int, classifier: str, device: str = "cpu",
+                  full_range_guidance: bool = False) -> dict[str, Any]:
     """Accuracy, Frechet distance and CAS (``generators.image.evaluate``) for a checkpoint folder."""
     from generators.image.evaluate import evaluate_image_generator
+    from generators.image.generator import DEFAULT_GUIDANCE_INTERVAL
 
     with device_slot(device):
-        gen = model_cache.image_generator(checkpoint, device)
+        gen = image_generator(checkpoint, device)
         return evaluate_image_generator(gen, per_class, sampler, num_inference_steps, guidance_scale, seed,
-                                        classifier_path=classifier, cas_epochs=cas_epochs)
+                                        classifier_path=classifier, cas_epochs=cas_epochs,
+                                        guidance_interval=None if full_range_guidance else DEFAULT_GUIDANCE_INTERVAL)
 
 
 @task(name="write-report", cache_policy=NO_CACHE, **IO_RETRIES)

@@ -1,7 +1,7 @@
 """Multi-process training through ``accelerate launch`` (DDP), and the entry point it runs.
 
 ``accelerate_train(out, preset, ..., num_processes=2)`` starts
-``python -m accelerate.commands.launch --multi_gpu --num_processes N -m flows.launch ...``.
+``python -m accelerate.commands.launch --multi_gpu --num_processes N -m flows.image.launch ...``.
 ``--multi_gpu`` selects accelerate's torchrun launcher; on a machine without CUDA the
 environment variable ``ACCELERATE_USE_CPU=true`` makes every process a CPU worker, and accelerate
 joins them with the gloo backend (``DistributedType.MULTI_CPU``). ``accelerate launch --cpu``
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -33,7 +33,7 @@ def launch_command(output_dir: Path, preset: str, max_steps: int | None, seed: i
     """The ``accelerate launch`` argv for :func:`accelerate_train`."""
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(num_processes),
            "--num_machines", "1", "--mixed_precision", mixed_precision, "--dynamo_backend", "no",
-           "--main_process_port", str(free_port()), "-m", "flows.launch",
+           "--main_process_port", str(free_port()), "-m", "flows.image.launch",
            "--output-dir", str(output_dir), "--preset", preset, "--seed", str(seed), "--mixed-precision", mixed_precision]
     if max_steps is not None:
         cmd += ["--max-steps", str(max_steps)]
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--checkpoint-every", type=int, default=None)
     args = p.parse_args(argv)
     result = train_image(args.output_dir, args.preset, args.max_steps, args.seed, args.mixed_precision,
-                         args.checkpoint_every, command="accelerate launch -m flows.launch " + " ".join(sys.argv[1:]),
+                         args.checkpoint_every, command="accelerate launch -m flows.image.launch " + " ".join(sys.argv[1:]),
                          progress=False)
     state = PartialState()
     state.wait_for_everyone()

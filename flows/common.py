@@ -1,0 +1,48 @@
+"""Shared orchestration plumbing for every family's flows: run folders, I/O retries, logging."""
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import get_run_logger, task
+
+from .report import new_run_dir
+
+
+def _not_cancelled(_task: Any, _task_run: Any, state: Any) -> bool:
+    """Retry condition: retry failures, but not a run that is being cancelled (:mod:`flows.warm`)."""
+    from .warm import RunCancelled
+
+    try:
+        error = state.data if isinstance(state.data, BaseException) else state.result(raise_on_failure=False)
+    except Exception:
+        return True
+    return not isinstance(error, RunCancelled)
+
+
+# Tasks that read or write files retry transient I/O errors, except in a run being cancelled.
+IO_RETRIES: dict[str, Any] = dict(retries=2, retry_delay_seconds=1, retry_condition_fn=_not_cancelled)
+
+
+def log(message: str) -> None:
+    """Log to the current run's logger; print outside a run (``task.fn()`` in tests)."""
+    try:
+        get_run_logger().info(message)
+    except Exception:
+        print(message)
+
+
+@task(name="new-run-dir", **IO_RETRIES)
+def run_dir_task(output_root: str, name: str) -> str:
+    """A fresh ``output_root/<timestamp>-<name>-<id>`` folder."""
+    return str(new_run_dir(output_root, name).resolve())
+
+
+def command_line() -> str:
+    """The ``mmdiff ...`` command this process runs, for training records; '' outside the CLI."""
+    import shlex
+    import sys
+    from pathlib import Path
+
+    if Path(sys.argv[0]).name in ("mmdiff", "__main__.py"):
+        return shlex.join(["mmdiff", *sys.argv[1:]])
+    return ""
