@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-from conditioning.control import ControlledUNet, ControlNetAdapter
+from conditioning.control import ControlNetAdapter
+from generators.image.controlled_unet import ControlledUNet
 from conditioning.text import TextEncoder
 from generators.image.captions import TRAIN_TEMPLATES, caption
 from generators.image.model import build_model

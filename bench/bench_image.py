@@ -28,7 +28,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 CHECKPOINT = ROOT / "data" / "checkpoints" / "image-digits"
+# Measured once on 2026-11-25 on this 2-core CPU machine kind by the session that wrote this bench
+# (commit a37f3f3); not re-run here: a dated figure from elsewhere, not a same-run comparison.
 REFERENCE = {"name": "denoising-diffusion-pytorch Unet(dim=32, dim_mults=(1,2,2))", "parameters": 1.4e6,
+             "measured": "2026-11-25, 2-core CPU, not re-run by this bench",
              "train_images_per_second": 198.0, "seconds_per_image_ddim25": 0.063}
 
 # (label, sampler, steps, network evaluations per sample before CFG doubling)
@@ -83,22 +86,40 @@ def quality(per_class: int, guidance: float) -> dict:
 
 
 def _train_once(preset: str, steps: int) -> dict:
-    """One training measurement in this process (run in a fresh subprocess for clean peak memory)."""
-    from generators.image.model import build_model
+    """One training measurement in this process (run in a fresh subprocess for clean peak memory).
+
+    The loop runs ``2 * steps`` steps with a checkpoint after the first ``steps`` (the warm-up) and at
+    the end; the rate counts only the ``steps`` after the warm-up (start-up, first-step allocation and
+    the warm-up checkpoint are outside the timed window; the final checkpoint is inside it).
+    """
+    import generators.core.training as training
+    from generators.image.model import PRESETS, build_model
     from generators.image.train import train_image
 
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        result = train_image(Path(tmp) / "run", preset, max_steps=steps, checkpoint_every=10**6, progress=False)
-        wall = time.perf_counter() - t0
+    marks: list[float] = []
+    save_state = training._save_state
+
+    def timed_save(*args, **kwargs):
+        save_state(*args, **kwargs)
+        marks.append(time.perf_counter())
+
+    training._save_state = timed_save
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            train_image(Path(tmp) / "run", preset, max_steps=2 * steps, checkpoint_every=steps, progress=False)
+            wall = time.perf_counter() - t0
+    finally:
+        training._save_state = save_state
     params = sum(p.numel() for p in build_model(preset).parameters())
-    return {"images_per_second": result.samples_per_second, "wall_seconds": wall, "parameters": params,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    rate = steps * PRESETS[preset].batch_size / (marks[-1] - marks[0])
+    return {"images_per_second": rate, "wall_seconds": wall, "parameters": params, "timed_steps": steps,
+            "warmup_steps": steps, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def throughput(repeats: int = 3) -> dict:
     out = {}
-    for preset, steps in (("tiny", 60), ("small", 40)):
+    for preset, steps in (("tiny", 200), ("small", 200)):
         runs = []
         for _ in range(repeats):
             res = subprocess.run([sys.executable, "-m", "bench.bench_image", "_train_once", preset, str(steps)],

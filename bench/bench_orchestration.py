@@ -1,6 +1,6 @@
 """Orchestration overhead: ``generate_image`` as a deployment run on a live server vs the direct library call.
 
-    python -m flows.bench_orchestration --labels 200 1000 --steps 25 --out bench/results/orchestration.json
+    python bench/bench_orchestration.py --labels 200 1000 --steps 25 --out bench/results/orchestration.json
 
 Measures (1) seconds until the dashboard is ready (server healthy and every deployment registered by
 ``mmdiff serve``); then, for each batch size, (2) the direct call in this already-warm process
@@ -18,6 +18,7 @@ deployment run (waiting to start, task spans) come from the server's records.
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import statistics
 import subprocess
@@ -26,10 +27,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from .dashboard import ROOT, server_env, start_server, stop, wait_healthy
-from .image_tasks import shard_labels, shard_seed
-from .launch import free_port
-from .params import IMAGE_CHECKPOINT
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from flows.dashboard import server_env, start_server, stop, wait_healthy  # noqa: E402
+from flows.image.launch import free_port  # noqa: E402
+from flows.image.params import IMAGE_CHECKPOINT  # noqa: E402
+from flows.image.tasks import shard_labels, shard_seed  # noqa: E402
 
 
 def direct_call(checkpoint: str, labels: list[int], steps: int, shard_size: int, out: Path) -> float:
@@ -45,7 +49,7 @@ def direct_call(checkpoint: str, labels: list[int], steps: int, shard_size: int,
 
 def cold_direct_call(checkpoint: str, labels: list[int], steps: int, shard_size: int, out: Path) -> float:
     """:func:`direct_call` in a fresh interpreter, timed from launch to exit (imports included)."""
-    code = ("from pathlib import Path; from flows.bench_orchestration import direct_call; "
+    code = ("import sys; sys.path.insert(0, 'bench'); from pathlib import Path; from bench_orchestration import direct_call; "
             f"direct_call({checkpoint!r}, {labels!r}, {steps}, {shard_size}, Path({str(out)!r}))")
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
@@ -159,7 +163,7 @@ def main(argv: list[str] | None = None) -> dict:
     runs = []
     try:
         healthy = wait_healthy(port, proc=server)
-        command = [sys.executable, "-m", "flows.cli", "serve", "--checkpoint", args.checkpoint,
+        command = [sys.executable, "-m", "mmdiff", "serve", "--checkpoint", f"image={args.checkpoint}",
                    "--output-root", str(tmp / "runs"), "--no-schedules"] + (["--isolate"] if args.isolate else [])
         serve = subprocess.Popen(command, cwd=ROOT,
                                  env=server_env(port, str(tmp / "home")), stdout=open(tmp / "serve.log", "wb"),
@@ -181,7 +185,7 @@ def main(argv: list[str] | None = None) -> dict:
         result = {"steps": args.steps, "shard_size": args.shard_size, "sampler": "dpmsolver++", "repeats": args.repeats,
                   "server_healthy_s": round(healthy, 2), "dashboard_ready_s": round(ready, 2),
                   "first_deployment_run_s": round(first, 2), "serve": "isolated" if args.isolate else "warm", "runs": runs,
-                  "command": "python -m flows.bench_orchestration " + " ".join(argv if argv is not None else sys.argv[1:])}
+                  "command": "python bench/bench_orchestration.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     finally:
         if serve is not None:
             stop(serve)
@@ -195,4 +199,5 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    os.chdir(ROOT)
+    main(sys.argv[1:] or ["--labels", "200", "1000", "--repeats", "3", "--out", "bench/results/orchestration.json"])

@@ -166,6 +166,11 @@ class TextEncoder(NullConditionMixin, ModelMixin, ConfigMixin):
         bad = [type(p).__name__ for p in prompts if not isinstance(p, str)]
         if bad:
             raise TypeError(f"prompts must be strings, got {bad}")
+        for i, p in enumerate(prompts):
+            try:
+                p.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(f"prompt {i} is not valid UTF-8 text; pass prompts as UTF-8") from None
         return prompts
 
     @torch.no_grad()

@@ -24,11 +24,13 @@ IO_RETRIES: dict[str, Any] = dict(retries=2, retry_delay_seconds=1, retry_condit
 
 
 def log(message: str) -> None:
-    """Log to the current run's logger; print outside a run (``task.fn()`` in tests)."""
+    """Log to the current run's logger; outside a run (the CLI, ``task.fn()``) print to stderr."""
+    import sys
+
     try:
         get_run_logger().info(message)
     except Exception:
-        print(message)
+        print(message, file=sys.stderr)
 
 
 @task(name="new-run-dir", **IO_RETRIES)

@@ -39,7 +39,7 @@ def _describe_validation(exc: ValidationError) -> str:
     for err in exc.errors():
         loc = [str(x) for x in err.get("loc", ()) if not isinstance(x, int)]
         name = "--" + loc[0].replace("_", "-") if loc else "parameters"
-        parts.append(f"{name}: {err.get('msg', 'invalid')}")
+        parts.append(f"{name}: {str(err.get('msg', 'invalid')).removeprefix('Value error, ')}")
     return "; ".join(parts)
 
 
@@ -272,10 +272,13 @@ def dashboard_cmd(port: int, checkpoint: tuple[str, ...], params_file: tuple[str
               "in turn, until one reads the folder")
 @error_boundary
 def check_cmd(checkpoint: Path, kind: str | None) -> None:
-    """Load a checkpoint folder with a registered loader and report what it holds."""
+    """Verify a checkpoint folder against its manifest (sha256 of every file) and load it with a registered loader."""
     if not checkpoint.is_dir():
         raise UserError(f"checkpoint {checkpoint} is a file; pass the checkpoint folder" if checkpoint.exists()
                         else f"checkpoint folder {checkpoint} does not exist")
+    from generators.core.checkpoint import verify_manifest
+
+    verified = verify_manifest(checkpoint, full=True)
     kinds = [kind] if kind else [k for f in registry.families() for k in f.loaders]
     errors = []
     for k in kinds:
@@ -286,7 +289,7 @@ def check_cmd(checkpoint: Path, kind: str | None) -> None:
             continue
         files = sorted(p.name for p in checkpoint.iterdir() if p.is_file())
         click.echo(json.dumps({"checkpoint": str(checkpoint), "kind": k, "loaded": type(model).__name__,
-                               "files": files}, indent=2))
+                               "files": files, "verified_sha256": sorted(verified) or "no manifest.json"}, indent=2))
         return
     raise UserError(f"no loader reads {checkpoint}: " + " | ".join(errors))
 

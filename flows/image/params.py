@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from generators.core.validation import DEFAULT_BATCH_SIZE
+from generators.core.validation import DEFAULT_BATCH_SIZE, check_prompts
 
 from ..params import (DEVICE_PATTERN, FlowParams, MixedPrecision, Preset, Sampler, TaskRunnerName, guidance_field,
                       seed_field)
@@ -87,6 +87,8 @@ class GenerateText2ImgParams(SamplingParams):
 
     prompt: list[str] = Field(..., min_length=1, max_length=4096, description="prompts, e.g. 'a thin upright two'")
     checkpoint: str = Field(TEXT2IMG_CHECKPOINT, description="text-to-image checkpoint folder")
+
+    _prompts = field_validator("prompt")(classmethod(lambda cls, v: check_prompts(v)))
 
 
 class TrainText2ImgParams(FlowParams):

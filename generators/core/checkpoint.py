@@ -4,9 +4,15 @@ Weights are only ever read with safetensors, never unpickled. Every file is writ
 temporary name and renamed into place, so a crash never leaves a half-written file under
 its final name. Problems with a folder raise :class:`CheckpointError` naming the file and
 the fix.
+
+``manifest.json``, written last and atomically, lists the files a loader needs with their sizes
+and sha256. Loading checks the size of every listed file and the sha256 of every file it reads,
+so a truncated, emptied or altered file is named as corrupt; :func:`verify_manifest` with
+``full=True`` hashes them all (``mmdiff check``).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -22,6 +28,7 @@ from torch import nn
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 EMA_WEIGHTS_NAME = "ema.safetensors"
+MANIFEST_NAME = "manifest.json"
 
 M = TypeVar("M", bound=nn.Module)
 
@@ -35,6 +42,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``, else removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -44,6 +52,20 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temps(path: str | os.PathLike) -> None:
+    """Delete temporaries of ``path`` (``.<name>.*.tmp``) that a killed writer left behind.
+
+    Called before each write of ``path``: one writer per path is assumed (a second process writing the
+    same file at the same moment would lose its temporary and fail, never corrupt the file).
+    """
+    path = Path(path)
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            tmp.unlink()
+        except OSError:
+            continue
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -65,14 +87,72 @@ def atomic_save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor
 
 
 def read_json(path: str | os.PathLike, what: str) -> dict:
-    """Read a JSON file, raising CheckpointError that names it if missing or malformed."""
+    """Read a JSON object from a file, raising CheckpointError that names it if missing or malformed."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{what}: {path} is missing; re-save the checkpoint or point to a complete folder")
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
+        obj = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{what}: {path} is not valid JSON ({exc})") from exc
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{what}: {path} must hold a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_manifest(directory: str | os.PathLike, names: list[str] | tuple[str, ...]) -> Path:
+    """Add ``names`` (files in ``directory``) to its manifest with their sizes and sha256; written last, atomically.
+
+    Entries of files that no longer exist are dropped; entries of other files are kept.
+    """
+    directory = Path(directory)
+    files: dict[str, dict] = {}
+    if (directory / MANIFEST_NAME).is_file():
+        try:
+            files = dict(read_json(directory / MANIFEST_NAME, "manifest").get("files", {}))
+        except CheckpointError:
+            files = {}
+    for name in names:
+        path = directory / name
+        files[name] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
+    files = {n: v for n, v in files.items() if (directory / n).is_file()}
+    atomic_write_json(directory / MANIFEST_NAME, {"files": dict(sorted(files.items()))})
+    return directory / MANIFEST_NAME
+
+
+def verify_manifest(directory: str | os.PathLike, read: tuple[str, ...] = (), full: bool = False) -> dict[str, dict]:
+    """Check ``directory`` against its manifest: every listed file's size, and the sha256 of ``read``
+    (of every listed file with ``full``). Returns the manifest's entries ({} when there is none).
+
+    Raises:
+        CheckpointError: naming the missing or corrupt file and the fix.
+    """
+    directory = Path(directory)
+    if not (directory / MANIFEST_NAME).is_file():
+        return {}
+    files = read_json(directory / MANIFEST_NAME, "manifest").get("files", {})
+    if not isinstance(files, dict):
+        raise CheckpointError(f"{directory / MANIFEST_NAME} is malformed (no 'files' object); re-save the checkpoint")
+    for name, entry in files.items():
+        path = directory / name
+        if not path.is_file():
+            raise CheckpointError(f"{path} is missing (listed in {MANIFEST_NAME}); the checkpoint folder is incomplete")
+        size = path.stat().st_size
+        if size != entry.get("size"):
+            raise CheckpointError(f"{path} is corrupt: {size} bytes, the manifest says {entry.get('size')}; "
+                                  "re-save the checkpoint or copy the folder again")
+        if (full or name in read) and sha256_file(path) != entry.get("sha256"):
+            raise CheckpointError(f"{path} is corrupt: its sha256 differs from the manifest's; "
+                                  "re-save the checkpoint or copy the folder again")
+    return files
 
 
 def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -116,20 +196,30 @@ def save_model(directory: str | os.PathLike, model: nn.Module, ema_state: dict[s
         atomic_save_tensors(directory / EMA_WEIGHTS_NAME, ema_state)
     config = json.loads(model.to_json_string())
     atomic_write_json(directory / CONFIG_NAME, config)
+    write_manifest(directory, [WEIGHTS_NAME, CONFIG_NAME] + ([EMA_WEIGHTS_NAME] if ema_state is not None else []))
     return directory
 
 
 def load_model(directory: str | os.PathLike, model_cls: type[M], use_ema: bool = True) -> M:
     """Build ``model_cls`` from config.json and load weights (EMA weights when present and asked for)."""
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise CheckpointError(f"checkpoint {directory} is a file; pass the checkpoint folder that holds config.json")
     if not directory.is_dir():
         raise CheckpointError(f"checkpoint folder {directory} does not exist; train one or pass an existing folder")
+    if not (directory / MANIFEST_NAME).is_file() and (directory / "training_state").is_dir() \
+            and not (directory / CONFIG_NAME).is_file():
+        raise CheckpointError(f"checkpoint folder {directory} is incomplete: training was interrupted before its first "
+                              "checkpoint was published; rerun the training command to resume it")
+    name = EMA_WEIGHTS_NAME if use_ema and (directory / EMA_WEIGHTS_NAME).is_file() else WEIGHTS_NAME
+    verify_manifest(directory, read=(CONFIG_NAME, name))
     config = read_json(directory / CONFIG_NAME, "model config")
     config = {k: v for k, v in config.items() if not k.startswith("_")}
     try:
         model = model_cls.from_config(config)
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{directory / CONFIG_NAME} does not describe a {model_cls.__name__} ({exc})") from exc
-    path = directory / (EMA_WEIGHTS_NAME if use_ema and (directory / EMA_WEIGHTS_NAME).is_file() else WEIGHTS_NAME)
+    except (TypeError, ValueError, AttributeError, RuntimeError) as exc:
+        raise CheckpointError(f"{directory / CONFIG_NAME} does not describe a {model_cls.__name__} ({exc}); "
+                              "use the config.json saved with these weights") from exc
+    path = directory / name
     load_state_checked(model, load_tensors(path), path)
     return model.eval()

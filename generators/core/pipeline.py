@@ -20,7 +20,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoint import CheckpointError, atomic_write_bytes, atomic_write_json, load_model, read_json, save_model
+from .checkpoint import (CheckpointError, atomic_write_bytes, atomic_write_json, load_model, read_json, save_model,
+                         verify_manifest, write_manifest)
 from .denoiser import DenoiseFn, PREDICTION_TYPES
 from .sampling import SamplerOptions, StepCallback, check_sampler, sample
 from .schedules import BETA_SCHEDULES, NoiseSchedule
@@ -157,9 +158,8 @@ class DiffusionGenerator:
                         dtype: torch.dtype = torch.float32, use_ema: bool = True) -> G:
         """Load a checkpoint folder: config.json, diffusion.json, model/ema safetensors, family sidecars."""
         path = Path(path)
-        if path.exists() and not path.is_dir():
-            raise CheckpointError(f"checkpoint {path} is a file; pass the checkpoint folder that holds config.json")
         model = load_model(path, cls.model_class, use_ema=use_ema)
+        verify_manifest(path, read=(DIFFUSION_CONFIG,))
         return cls._from_folder(path, model, DiffusionConfig.load(path), device, dtype)
 
     @classmethod
@@ -180,8 +180,10 @@ class DiffusionGenerator:
         else:
             save_model(path, _with_state(self.model, ema_state))
         self.diffusion.save(path)
-        for name, obj in self.sidecars().items():
+        sidecars = self.sidecars()
+        for name, obj in sidecars.items():
             atomic_write_json(path / name, obj)
+        write_manifest(path, [DIFFUSION_CONFIG, *sidecars])
         return path
 
     # ----------------------------------------------------------------- sampling

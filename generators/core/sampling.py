@@ -27,6 +27,7 @@ from .denoiser import DenoiseFn
 from .discrete import DISCRETE_SAMPLERS, sample_discrete
 from .langevin import sample_annealed_langevin
 from .schedules import NoiseSchedule, geometric_sigmas
+from .validation import MAX_CONTINUOUS_STEPS
 from .sde import VESDE, VPSDE, sample_predictor_corrector, sample_probability_flow, sample_reverse_sde
 
 StepCallback = Callable[[int, int, torch.Tensor], None]
@@ -62,8 +63,11 @@ def check_sampler(sampler: str, num_inference_steps: int, schedule: NoiseSchedul
     """Raise a ValueError naming the parameter for an unknown sampler or a bad step count."""
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}; got {sampler!r}")
-    if not isinstance(num_inference_steps, int) or num_inference_steps <= 0:
+    if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int) or num_inference_steps <= 0:
         raise ValueError(f"num_inference_steps must be a positive integer, got {num_inference_steps!r}")
+    if sampler in CONTINUOUS_SAMPLERS and num_inference_steps > MAX_CONTINUOUS_STEPS:
+        raise ValueError(f"num_inference_steps={num_inference_steps} is beyond the {MAX_CONTINUOUS_STEPS} steps "
+                         f"allowed for {sampler!r}; use fewer steps")
     if sampler in DISCRETE_SAMPLERS and num_inference_steps > schedule.num_train_timesteps:
         raise ValueError(
             f"num_inference_steps={num_inference_steps} exceeds the model's {schedule.num_train_timesteps} "

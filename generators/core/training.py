@@ -3,7 +3,8 @@
 ``train(model, loss_fn, data, config, output_dir)`` runs ``config.max_steps`` optimiser steps of
 ``loss_fn(model, *batch, generator=...)`` with AdamW, linear warm-up, gradient clipping and an
 EMA of the weights (diffusers ``EMAModel``). Every ``checkpoint_every`` steps it writes
-``output_dir/training_state/`` (weights, EMA, optimiser, step) atomically; calling ``train``
+``output_dir/training_state/`` (weights, EMA, optimiser, step; safetensors and JSON, nothing pickled)
+by building a complete folder and swapping it into place; calling ``train``
 again with the same ``output_dir`` resumes from there, losing at most one checkpoint interval.
 Batches and noise are drawn from generators seeded by (seed, step), so a resumed run sees the
 same batches it would have seen without the crash.
@@ -32,7 +33,8 @@ from diffusers.training_utils import EMAModel
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoint import atomic_save_tensors, atomic_write_json, load_state_checked, load_tensors, read_json
+from .checkpoint import (CheckpointError, atomic_save_tensors, atomic_write_json, load_state_checked, load_tensors,
+                         read_json)
 
 STATE_DIR = "training_state"
 MIXED_PRECISION = ("no", "bf16", "fp16")
@@ -157,15 +159,70 @@ def seeded(seed: int) -> Iterator[None]:
         yield
 
 
+def _is_complete(directory: Path) -> bool:
+    """A state folder is complete when its ``state.json`` (written last) is there."""
+    return (directory / "state.json").is_file()
+
+
+def recover_state(directory: Path) -> None:
+    """Finish a swap that a crash interrupted, so that resume finds the newest complete state.
+
+    ``_save_state`` writes ``<dir>.tmp`` completely (``state.json`` last), then renames ``<dir>`` to
+    ``<dir>.old`` and ``<dir>.tmp`` to ``<dir>``. After a crash at any point, the newest complete
+    folder among them becomes ``<dir>``; nothing complete is ever deleted before that.
+    """
+    tmp, old = directory.with_name(directory.name + ".tmp"), directory.with_name(directory.name + ".old")
+    if not _is_complete(directory):
+        for candidate in (tmp, old):
+            if _is_complete(candidate):
+                if directory.exists():
+                    shutil.rmtree(directory)
+                os.replace(candidate, directory)
+                break
+    if _is_complete(directory):
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def save_optimizer(directory: Path, optimizer: torch.optim.Optimizer) -> None:
+    """The optimiser state without pickle: tensors in ``optimizer.safetensors``, the rest in ``optimizer.json``."""
+    sd = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for idx, slot in sd["state"].items():
+        for key, value in slot.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{idx}.{key}"] = value
+            else:
+                scalars[f"{idx}.{key}"] = value
+    atomic_save_tensors(directory / "optimizer.safetensors", tensors)
+    atomic_write_json(directory / "optimizer.json", {"param_groups": sd["param_groups"], "scalars": scalars})
+
+
+def load_optimizer(directory: Path, optimizer: torch.optim.Optimizer) -> None:
+    """Inverse of :func:`save_optimizer`; damaged files raise CheckpointError naming them."""
+    tensors = load_tensors(directory / "optimizer.safetensors")
+    meta = read_json(directory / "optimizer.json", "optimizer state")
+    state: dict[int, dict] = {}
+    for key, value in list(tensors.items()) + list(meta.get("scalars", {}).items()):
+        idx, _, name = key.partition(".")
+        state.setdefault(int(idx), {})[name] = value
+    groups = [{k: tuple(v) if isinstance(own.get(k), tuple) else v for k, v in saved.items()}  # JSON lists -> tuples
+              for saved, own in zip(meta.get("param_groups", []), optimizer.param_groups)]
+    try:
+        optimizer.load_state_dict({"state": state, "param_groups": groups})
+    except (KeyError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"optimizer state in {directory} does not match this model ({exc}); delete "
+                              f"{directory} to restart training from scratch") from exc
+
+
 def _save_state(directory: Path, model: nn.Module, ema: EMAModel, optimizer: torch.optim.Optimizer, step: int) -> None:
-    """Write the resumable state to a fresh folder, then swap it into place."""
+    """Write the resumable state to a fresh folder (``state.json`` last), then swap it into place."""
     tmp = directory.with_name(directory.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     names = [n for n, _ in model.named_parameters()]
     atomic_save_tensors(tmp / "model.safetensors", model.state_dict())
     atomic_save_tensors(tmp / "ema.safetensors", dict(zip(names, ema.shadow_params)))
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    save_optimizer(tmp, optimizer)
     atomic_write_json(tmp / "state.json", {"step": step, "ema_optimization_step": ema.optimization_step})
     old = directory.with_name(directory.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
@@ -182,7 +239,7 @@ def _load_state(directory: Path, model: nn.Module, ema: EMAModel, optimizer: tor
     names = [n for n, _ in model.named_parameters()]
     ema.shadow_params = [ema_weights[n].clone() for n in names]
     ema.optimization_step = int(state["ema_optimization_step"])
-    optimizer.load_state_dict(torch.load(directory / "optimizer.pt", weights_only=True))
+    load_optimizer(directory, optimizer)
     return int(state["step"])
 
 
@@ -229,7 +286,8 @@ def train(
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     ema = EMAModel(model.parameters(), decay=config.ema_decay, use_ema_warmup=True, power=2 / 3)
     start = 0
-    if (state_dir / "state.json").is_file():
+    recover_state(state_dir)
+    if _is_complete(state_dir):
         start = _load_state(state_dir, model, ema, optimizer)
     model, optimizer = accelerator.prepare(model, optimizer)
     ema.to(accelerator.device)

@@ -77,3 +77,23 @@ def check_batch(name: str, size: int, limit: int) -> int:
     if size > limit:
         raise ValueError(f"{name} asks for {size} items; at most {limit} per request (split it into several)")
     return size
+
+
+def check_prompts(prompt: Any, allow_empty: bool = False, max_chars: int = 1000) -> list[str]:
+    """A prompt or a list of prompts: strings of valid UTF-8 text, non-empty unless ``allow_empty``."""
+    prompts = [prompt] if isinstance(prompt, str) else prompt
+    if not isinstance(prompts, (list, tuple)) or not prompts:
+        raise ValueError(f"prompt must be a string or a non-empty list of strings, got {prompt!r:.80}")
+    for i, p in enumerate(prompts):
+        if not isinstance(p, str):
+            raise ValueError(f"prompt {i} must be a string, got {type(p).__name__}")
+        try:
+            p.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"prompt {i} is not valid UTF-8 text; pass the prompt as UTF-8") from None
+        if not allow_empty and not p.strip():
+            raise ValueError(f"prompt {i} is empty; describe what to generate (for unconditional samples use "
+                             "guidance_scale=0 with any prompt)")
+        if len(p) > max_chars:
+            raise ValueError(f"prompt {i} has {len(p)} characters; at most {max_chars}")
+    return list(prompts)

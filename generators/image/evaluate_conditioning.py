@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from evaluation.digits import load_digit_classifier, predict
-from evaluation.metrics import accuracy
+from evaluation.digits import features, load_digit_classifier, predict
+from evaluation.metrics import accuracy, frechet_distance
 
 from .captions import TRAIN_TEMPLATES, caption, eval_prompts
 from .controlnet import ControlNetImageGenerator, edge_f1, edge_map
@@ -56,7 +56,14 @@ def evaluate_text2img(checkpoint: str | Path, base_checkpoint: str | Path, num_p
                                                 guidance_interval=guidance_interval, seed=seed + i).images)
     images_base = _batched(base_run, digits, batch_size)
     target = np.asarray(digits)
+    size = images.shape[-1]
+    train_images = load_digits_split("train", size).images
+    real = train_images[torch.randperm(len(train_images), generator=torch.Generator().manual_seed(seed))[:len(images)]]
+    f_test = features(classifier, load_digits_split("test", size).images)
     metrics = {
+        "fd_heldout_phrasing": frechet_distance(features(classifier, images), f_test),
+        "fd_label_only_baseline": frechet_distance(features(classifier, images_base), f_test),
+        "fd_real_baseline": frechet_distance(features(classifier, real), f_test),
         "heldout_phrasing": {"digit_accuracy": accuracy(predict(classifier, images), target),
                              **attribute_scores(images, digits, bins)},
         "train_phrasing": {"digit_accuracy": accuracy(predict(classifier, images_train), target),

@@ -32,6 +32,7 @@ from generators.core.losses import DiffusionLoss
 from generators.core.pipeline import DiffusionConfig, DiffusionGenerator
 from generators.core.sampling import SamplerOptions
 from generators.core.training import TrainConfig, TrainResult, seeded, train, write_train_record
+from generators.core.validation import check_prompts
 
 from .captions import TRAIN_TEMPLATES, captions_for, eval_prompts, measure_attributes, train_bins
 from .data import load_digits_split, to_uint8
@@ -122,7 +123,7 @@ class TextImageGenerator(DiffusionGenerator):
             The other keywords are the contract's (``generators/README.md``).
         """
         self.check_call(num_inference_steps, sampler, guidance_scale, seed, guidance_interval)
-        record = self.model.text_encoder(prompt)
+        record = self.model.text_encoder(check_prompts(prompt))
         b = record.batch_size
         size, channels = int(self.model.config.sample_size), int(self.model.config.channels)
         generator, noise = self.noise((b, channels, size, size), seed)

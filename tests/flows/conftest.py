@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 # The harness's temporary server would try to send telemetry (no network here) and, on a fresh
 # SQLite file, race its own migrations for the lock; the tests need neither.
@@ -28,13 +27,3 @@ def prefect_api():
     """One SQLite-backed Prefect server for every test in tests/flows (startup is the slow part)."""
     with prefect_test_harness(server_startup_timeout=180):
         yield
-
-
-@pytest.fixture(scope="package")
-def tiny_checkpoint(tmp_path_factory, one_torch_thread) -> Path:
-    """A tiny digits generator trained for a few steps (8x8, seconds on a CPU)."""
-    from generators.image.train import train_image
-
-    out = tmp_path_factory.mktemp("tiny-image")
-    train_image(out, "tiny", max_steps=20, progress=False)
-    return out

@@ -57,21 +57,21 @@ def test_least_recently_used_entries_are_dropped(tmp_path):
     assert model_cache.cached("k0", tmp_path, "cpu", object) is not first
 
 
-def test_image_generator_is_cached(tiny_checkpoint):
-    assert model_cache.image_generator(str(tiny_checkpoint)) is model_cache.image_generator(tiny_checkpoint)
-
-
-def test_gpu_models_are_not_kept(tiny_checkpoint, monkeypatch):
-    """A GPU model must not outlive the task holding the GPU's slot: image_generator loads it afresh."""
-    from generators.image import ImageGenerator
+def test_registered_loaders_are_cached(tmp_path):
+    from flows import registry
 
     loads = []
-    monkeypatch.setattr(ImageGenerator, "from_pretrained", classmethod(lambda cls, path, device="cpu": loads.append(device) or object()))
-    model_cache.image_generator(tiny_checkpoint, "cuda:0")
-    model_cache.image_generator(tiny_checkpoint, "cuda:0")
-    model_cache.image_generator(tiny_checkpoint, "cpu")
-    model_cache.image_generator(tiny_checkpoint, "cpu")
-    assert loads == ["cuda:0", "cuda:0", "cpu"]
+    registry.register(registry.Family("cachetest", "a test family",
+                                      loaders={"cachetest": lambda path, device: loads.append(device) or object()}))
+    try:
+        assert model_cache.load("cachetest", str(tmp_path)) is model_cache.load("cachetest", tmp_path)
+        model_cache.load("cachetest", tmp_path, "cuda:0")
+        model_cache.load("cachetest", tmp_path, "cuda:0")
+        # a GPU model must not outlive the task holding the GPU's slot: it is loaded afresh each time
+        assert loads == ["cpu", "cuda:0", "cuda:0"]
+    finally:
+        registry.unregister("cachetest")
+        model_cache.clear()
 
 
 def test_a_failed_load_is_not_cached_and_can_be_retried(tmp_path):

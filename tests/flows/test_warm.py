@@ -13,7 +13,7 @@ from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.states import Cancelling
 
-from flows.serve import WARM_FLOWS, build_deployments, needs_own_process, split_deployments
+from flows.serve import build_deployments, needs_own_process, split_deployments, warm_flows
 from flows.warm import (
     RunCancelled,
     WarmDeployment,
@@ -200,12 +200,14 @@ def test_cancellation_points_raise_only_inside_the_cancelled_warm_run():
 
 
 def test_serve_splits_inference_from_training():
-    warm, cold = split_deployments(build_deployments(schedules=False))
-    assert {w.deployment.flow_name for w in warm} == set(WARM_FLOWS)
-    assert {d.flow_name for d in cold} == {"train_image", "generate_image_from_file"}
+    deployments = build_deployments({"schedules": False})
+    warm, cold = split_deployments(deployments)
+    assert {w.deployment.flow_name for w in warm} == set(warm_flows()) & {d.flow_name for d in deployments}
+    assert "composed" in {w.deployment.flow_name for w in warm}
+    assert {"train_image", "generate_image_from_file"} <= {d.flow_name for d in cold}
     assert all(w.flow.name == w.deployment.flow_name for w in warm)
-    warm, cold = split_deployments(build_deployments(schedules=False), isolate=True)
-    assert warm == [] and len(cold) == 6
+    warm, cold = split_deployments(deployments, isolate=True)
+    assert warm == [] and len(cold) == len(deployments)
 
 
 def test_ray_runs_are_isolated():
@@ -220,14 +222,14 @@ def test_ray_runs_are_isolated():
 
 def test_mmdiff_serve_is_warm_unless_isolate(monkeypatch):
     """``mmdiff serve`` serves inference runs warm; ``--isolate`` gives every run a subprocess."""
-    import flows.serve
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
-    from flows.cli import app
+    import flows.serve
+    from mmdiff.cli import build_cli
 
     calls: list[bool] = []
     monkeypatch.setattr(flows.serve, "serve_all", lambda *a, isolate, **k: calls.append(isolate))
     for extra in ([], ["--warm"], ["--isolate"]):
-        res = CliRunner().invoke(app, ["serve", "--no-schedules", *extra])
+        res = CliRunner().invoke(build_cli(), ["serve", "--no-schedules", *extra])
         assert res.exit_code == 0, res.output
     assert calls == [False, False, True]

@@ -4,7 +4,8 @@ import torch
 
 from conditioning.control import ControlNetAdapter
 from generators.image.controlnet import ControlNetImageGenerator, ControlNetLoss, edge_f1, edge_map
-from generators.image.generator import DiffusionConfig, ImageGenerator
+from generators.core.pipeline import DiffusionConfig
+from generators.image.generator import ImageGenerator
 from generators.image.model import build_model
 from generators.core.losses import DiffusionLoss
 
@@ -12,7 +13,7 @@ from generators.core.losses import DiffusionLoss
 @pytest.fixture
 def tiny_base() -> ImageGenerator:
     torch.manual_seed(0)
-    return ImageGenerator(build_model("tiny"), DiffusionConfig(image_size=8))
+    return ImageGenerator(build_model("tiny"), DiffusionConfig())
 
 
 def test_edge_map_outlines_a_square():
@@ -49,8 +50,10 @@ def test_control_and_label_errors(tiny_base):
     gen = ControlNetImageGenerator(tiny_base, ControlNetAdapter.from_unet(tiny_base.model.unet))
     with pytest.raises(ValueError, match="control must be edge maps"):
         gen(torch.zeros(2, 1, 4, 4))
-    with pytest.raises(ValueError, match="labels must be 2 digits"):
+    with pytest.raises(ValueError, match="labels must be in 0..9"):
         gen(torch.zeros(2, 1, 8, 8), labels=[1, 11])
+    with pytest.raises(ValueError, match="labels must be 2 digits"):
+        gen(torch.zeros(2, 1, 8, 8), labels=[1])
 
 
 def test_loss_drops_labels_and_feeds_edges(tiny_base):

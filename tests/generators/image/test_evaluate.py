@@ -8,7 +8,7 @@ from evaluation.digits import load_digit_classifier
 from generators.image.data import load_digits_split
 from generators.image.evaluate import digit_metrics, evaluate_image_generator
 
-CLASSIFIER = Path(__file__).resolve().parents[2] / "data" / "checkpoints" / "digit-classifier"
+CLASSIFIER = Path(__file__).resolve().parents[3] / "data" / "checkpoints" / "digit-classifier"
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,9 @@ import typing
 import pytest
 from pydantic import ValidationError
 
-from flows.params import Brief, ComposedParams, GenerateImageParams, Room, Sampler, TrainImageParams, load_params
+from flows.composed import ComposedParams
+from flows.image.params import GenerateImageParams, TrainImageParams
+from flows.params import Brief, Room, Sampler, load_params
 from generators.core.sampling import SAMPLERS
 
 
@@ -18,7 +20,8 @@ def test_sampler_literal_matches_the_core_registry():
 @pytest.mark.parametrize("field, value", [
     ("labels", [3, 10]), ("labels", []), ("num_inference_steps", 0), ("num_inference_steps", 1001),
     ("guidance_scale", -1.0), ("sampler", "plms"), ("device", "gpu"), ("shard_size", 0),
-    ("task_runner", "dask"), ("seed", -1),
+    ("task_runner", "dask"), ("seed", -1), ("guidance_scale", float("nan")), ("guidance_scale", float("inf")),
+    ("guidance_scale", 1e308), ("labels", [3] * 50_001),
 ])
 def test_generate_params_reject_bad_values_naming_the_field(field, value):
     with pytest.raises(ValidationError) as err:
@@ -51,7 +54,7 @@ def test_deployment_schema_has_dropdowns_and_bounds():
     """The JSON schema Prefect stores for the dashboard form: enums for Literals, min/max for bounds."""
     from flows.serve import build_deployments
 
-    deployments = {d.name: d for d in build_deployments(schedules=False)}
+    deployments = {d.name: d for d in build_deployments({"schedules": False})}
     schema = deployments["generate-image"]._parameter_openapi_schema.model_dump()
     props = schema["definitions"]["GenerateImageParams"]["properties"]
     assert props["sampler"]["enum"] == list(SAMPLERS)
@@ -64,7 +67,7 @@ def test_schedules_and_file_parameters(tmp_path):
     from flows.serve import build_deployments
 
     deployments = {d.name: d for d in build_deployments()}
-    assert set(deployments) == {"train-image", "generate-image", "evaluate-image", "nightly-evaluation",
+    assert set(deployments) >= {"train-image", "generate-image", "evaluate-image", "nightly-evaluation",
                                 "nightly-generation-from-file", "composed"}
     nightly = deployments["nightly-evaluation"].schedules[0].schedule
     assert nightly.cron == "0 2 * * *" and nightly.timezone == "UTC"
@@ -72,7 +75,7 @@ def test_schedules_and_file_parameters(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"sampler": "nope"}))
     with pytest.raises(ValueError, match="bad.json"):
-        build_deployments(params_file=bad)
+        build_deployments({"params_files": {"image": str(bad)}})
 
 
 def test_load_params_names_file_and_field(tmp_path):

@@ -26,7 +26,8 @@ def test_round_trip_and_ema(saved):
     with_ema = load_model(path, type(model))
     name = next(iter(dict(model.named_parameters())))
     assert torch.equal(with_ema.state_dict()[name], ema[name])
-    assert sorted(p.name for p in path.iterdir()) == ["config.json", "ema.safetensors", "model.safetensors"]
+    assert sorted(p.name for p in path.iterdir()) == ["config.json", "ema.safetensors", "manifest.json",
+                                                      "model.safetensors"]
 
 
 def test_missing_files(saved, tmp_path):
@@ -34,6 +35,9 @@ def test_missing_files(saved, tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         load_model(tmp_path / "nowhere", type(model))
     (path / "ema.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="ema.safetensors is missing \\(listed in manifest.json\\)"):
+        load_model(path, type(model))
+    (path / "manifest.json").unlink()  # a folder without a manifest (written by hand or by an older version)
     (path / "model.safetensors").unlink()
     with pytest.raises(CheckpointError, match="model.safetensors is missing"):
         load_model(path, type(model))
@@ -47,7 +51,13 @@ def test_weights_that_do_not_match_the_config(saved):
     config = json.loads((path / "config.json").read_text())
     config["block_out_channels"] = [16, 32]
     (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="config.json is corrupt"):  # edited after the manifest was written
+        load_model(path, type(model))
+    (path / "manifest.json").unlink()
     with pytest.raises(CheckpointError, match="do not match the model built from config.json"):
+        load_model(path, type(model))
+    (path / "config.json").write_text("[1, 2]")
+    with pytest.raises(CheckpointError, match="must hold a JSON object"):
         load_model(path, type(model))
 
 
@@ -60,3 +70,28 @@ def test_corrupted_safetensors(saved):
     (path / "model.safetensors").write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="corrupted"):
         load_model(path, type(model), use_ema=False)
+
+
+def test_a_damaged_file_is_named_even_when_it_is_not_read(saved):
+    """The reliability issue: a truncated model.safetensors passed because only the EMA weights were read."""
+    from generators.core.checkpoint import verify_manifest
+
+    model, _, path = saved
+    data = (path / "model.safetensors").read_bytes()
+    (path / "model.safetensors").write_bytes(data[:100])
+    with pytest.raises(CheckpointError, match="model.safetensors is corrupt"):
+        load_model(path, type(model))  # reads ema.safetensors, checks every listed file's size
+    (path / "model.safetensors").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="model.safetensors is corrupt"):
+        load_model(path, type(model))
+    (path / "model.safetensors").write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # same size, one bit flipped
+    load_model(path, type(model))  # the EMA weights it reads are intact
+    with pytest.raises(CheckpointError, match="sha256"):
+        verify_manifest(path, full=True)  # ``mmdiff check`` hashes every file
+
+
+def test_stale_temporaries_of_a_killed_writer_are_removed(saved):
+    model, ema, path = saved
+    (path / ".model.safetensors.abc123.tmp").write_bytes(b"")
+    save_model(path, model, ema)
+    assert not list(path.glob("*.tmp"))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from flows.image import generate_image_flow, train_image_flow
+from flows.image.flows import generate_image_flow, train_image_flow
 
 
 def _pixels(rows: list[dict]) -> list[np.ndarray]:

@@ -10,9 +10,9 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
 from flows.composed import composed_flow
-from flows.image import evaluate_image_flow, generate_image_flow, train_image_flow
-from flows.image_tasks import fingerprint_task, shard_seed
-from flows.params import TrainImageParams
+from flows.image.flows import evaluate_image_flow, generate_image_flow, train_image_flow
+from flows.image.params import TrainImageParams
+from flows.image.tasks import fingerprint_task, shard_seed
 
 
 def artifacts(flow_run_id: str | None = None, key: str | None = None) -> list:
@@ -84,26 +84,26 @@ def test_evaluate_flow(tiny_checkpoint, tmp_path):
     assert any(a.type == "markdown" for a in artifacts(result["flow_run_id"]))
 
 
-def test_composed_flow_runs_image_and_skips_missing_families(tiny_checkpoint, tmp_path):
-    result = composed_flow({"image_checkpoint": str(tiny_checkpoint), "labels": [1, 2], "num_inference_steps": 3,
-                            "image_gallery": "quick", "output_root": str(tmp_path)})
+def test_composed_flow_runs_the_image_step(tiny_checkpoint, tmp_path):
+    result = composed_flow({"image": {"checkpoint": str(tiny_checkpoint), "labels": [1, 2], "num_inference_steps": 3,
+                                      "gallery": "quick"},
+                            "steps": ["image-gallery"], "output_root": str(tmp_path)})
     status = {s["step"]: s["status"] for s in result["steps"]}
     assert status["image-gallery"] == "ran"
-    assert "'floorplan' generator has not landed yet" in status["floorplans"]
     html = Path(result["report"]).read_text()
-    assert "has not landed yet" in html and "scandinavian" in html
+    assert "digits: dpmsolver++" in html and "scandinavian" in html
     pngs = list((Path(result["run_dir"]) / "images").glob("*.png"))
     assert len(pngs) == 2 and all(p.resolve().is_relative_to(Path(result["run_dir"]).resolve()) for p in pngs)
 
 
 def test_demo_runs_the_composed_flow_on_the_shipped_checkpoints(tmp_path):
-    """``make demo``: the composed flow's report shows every landed modality's rows and the skipped steps."""
+    """``make demo``: the composed flow's report shows every registered family's rows."""
     from flows.demo import run_demo
 
     report = run_demo(tmp_path, seed=0)
     html = report.read_text()
     for title in ("dpmsolver++, 25 steps", "SDEdit", "inpainting", "denoised", "text -&gt; image",
-                  "edge map -&gt; image (ControlNet", "has not landed yet"):
+                  "edge map -&gt; image (ControlNet"):
         assert title in html, title
     images = list((report.parent / "images").glob("*.png"))
     assert len(images) >= 10 * 9 + 5 and all(i.stat().st_size > 0 for i in images)

@@ -18,8 +18,8 @@ import pytest
 from PIL import Image
 
 from flows.dashboard import ROOT, server_env, start_server, stop, wait_healthy
-from flows.image_tasks import shard_seed
-from flows.launch import free_port
+from flows.image.launch import free_port
+from flows.image.tasks import shard_seed
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -69,7 +69,7 @@ def dashboard(tmp_path, tiny_checkpoint):
     try:
         wait_healthy(port, timeout=180, proc=server)
         serve_log = open(tmp_path / "serve.log", "wb")
-        command = [sys.executable, "-m", "flows.cli", "serve", "--checkpoint", str(tiny_checkpoint),
+        command = [sys.executable, "-m", "mmdiff", "serve", "--checkpoint", f"image={tiny_checkpoint}",
                    "--output-root", str(out), "--no-schedules"]
         env = {**server_env(port, str(home)), "OMP_NUM_THREADS": "1"}
         serve = subprocess.Popen(command, cwd=ROOT, env=env, stdout=serve_log, stderr=subprocess.STDOUT)

@@ -2,7 +2,8 @@ import pytest
 import torch
 from diffusers import UNet2DModel
 
-from conditioning.control import ControlledUNet, ControlNetAdapter, unet2d_forward
+from conditioning.control import ControlNetAdapter, unet2d_forward
+from generators.image.controlled_unet import ControlledUNet
 from generators.core.losses import DiffusionLoss
 from generators.core.schedules import NoiseSchedule
 from generators.core.training import TrainConfig, train

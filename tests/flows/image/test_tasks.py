@@ -6,10 +6,9 @@ import pytest
 from PIL import Image
 from prefect import flow, task
 
-from flows.composed import STEPS, plan
+from flows.common import IO_RETRIES
 from flows.gpu import device_slot, slot_name
-from flows.image_tasks import (
-    IO_RETRIES,
+from flows.image.tasks import (
     fingerprint_task,
     generate_shard_task,
     score_samples_task,
@@ -17,7 +16,7 @@ from flows.image_tasks import (
     shard_seed,
     write_report_task,
 )
-from flows.params import CLASSIFIER_CHECKPOINT, TrainImageParams
+from flows.image.params import CLASSIFIER_CHECKPOINT, TrainImageParams
 from flows.reuse import fingerprint, is_complete, mark_complete, publish_folder
 from flows.warm import RunCancelled
 
@@ -68,9 +67,10 @@ def test_fingerprint_changes_with_config_and_marks_completion(tmp_path):
 
 
 def _versions(preset):
-    from flows.reuse import code_version, dataset_version
+    from flows.image.tasks import CODE_PATHS, dataset_version
+    from flows.reuse import code_version
 
-    return dataset_version(preset), code_version()
+    return dataset_version(preset), code_version(CODE_PATHS)
 
 
 def test_publish_is_a_clean_copy_that_replaces_the_target(tiny_checkpoint, tmp_path):
@@ -116,17 +116,6 @@ def test_device_slot_is_exclusive_and_released_on_failure():
     assert active() == 0
     with device_slot("cpu") as held:
         assert held is None
-
-
-def test_composed_plan_skips_families_that_have_not_landed(monkeypatch):
-    import flows.composed as composed
-
-    monkeypatch.setattr(composed, "family_landed", lambda family: family in {"image", "video"})
-    status = {step.name: reason for step, reason in plan()}
-    assert status["image-gallery"] is None
-    assert "'floorplan' generator has not landed yet" in status["floorplans"]
-    assert "'video' generator has landed but its composed step is not wired yet" in status["video"]
-    assert len(status) == len(STEPS)
 
 
 ATTEMPTS: dict[str, int] = {}

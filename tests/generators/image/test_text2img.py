@@ -5,7 +5,7 @@ import torch
 
 from conditioning import ConditioningRecord
 from generators.core.losses import DiffusionLoss
-from generators.image.generator import DiffusionConfig
+from generators.core.pipeline import DiffusionConfig
 from generators.image.model import build_model
 from generators.image.text2img import (CaptionDiffusionLoss, CaptionTable, TextImageGenerator, TextPooling,
                                        attribute_scores, build_text_model)
@@ -41,7 +41,7 @@ def test_pooling_ignores_padded_tokens():
 
 def test_prompts_steer_the_output_and_cfg_runs(tiny):
     _, model = tiny
-    gen = TextImageGenerator(model, DiffusionConfig(image_size=8))
+    gen = TextImageGenerator(model, DiffusionConfig())
     a = gen(["a thick seven", "a thin two"], num_inference_steps=3, guidance_scale=3.0, seed=0).images
     b = gen(["a thick seven", "a thin two"], num_inference_steps=3, guidance_scale=3.0, seed=0).images
     assert a.shape == (2, 8, 8, 1) and np.array_equal(a, b)

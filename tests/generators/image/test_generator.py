@@ -9,7 +9,7 @@ from generators.core.checkpoint import CheckpointError
 from generators.core.sampling import SAMPLERS
 from generators.image import ImageGenerator
 
-SHIPPED = Path(__file__).resolve().parents[2] / "data" / "checkpoints" / "image-digits"
+SHIPPED = Path(__file__).resolve().parents[3] / "data" / "checkpoints" / "image-digits"
 
 
 @pytest.mark.parametrize("sampler", SAMPLERS)

@@ -13,7 +13,7 @@ from generators.core.checkpoint import load_tensors
 from generators.core.training import TrainConfig, train
 from generators.image.train import train_image
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_tiny_model_loss_falls(tmp_path):
