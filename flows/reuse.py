@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-from generators.core.checkpoint import atomic_write_json
+from generators.core.checkpoint import (MANIFEST_NAME, atomic_write_json, published_folder, staged_publish,
+                                        verify_manifest_entries, write_manifest)
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = "fingerprint.json"
@@ -51,19 +51,21 @@ def mark_complete(folder: Path, digest: str, record: dict[str, Any]) -> None:
     atomic_write_json(folder / MARKER, {"fingerprint": digest, **record})
 
 
-def publish_folder(source: Path, target: Path, skip: tuple[str, ...] = ("training_state",)) -> Path:
-    """Copy a checkpoint folder to ``target`` atomically: a sibling temp folder renamed into place."""
-    source, target = Path(source), Path(target)
+def publish_folder(source: Path, target: Path) -> Path:
+    """Publish a checkpoint folder's files (not its training state) to ``target`` as a whole.
+
+    Uses the core's staged publish: ``target`` holds either its previous version or the new one,
+    whenever the process is killed.
+    """
+    source, target = published_folder(Path(source)), Path(target)
     if not (source / "config.json").is_file():
         raise ValueError(f"publish: {source} is not a checkpoint folder (no config.json)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.publishing")
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(source, tmp, ignore=shutil.ignore_patterns(*skip, "*.tmp"))
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
+    listed = verify_manifest_entries(source)
+    with staged_publish(target) as stage:
+        names = []
+        for path in sorted(source.iterdir()):
+            if path.is_file() and not path.name.startswith(".") and path.name != MANIFEST_NAME:
+                shutil.copy2(path, stage / path.name)
+                names.append(path.name)
+        write_manifest(stage, [n for n in names if n in listed] if listed else names)
     return target

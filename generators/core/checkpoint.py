@@ -9,12 +9,18 @@ the fix.
 and sha256. Loading checks the size of every listed file and the sha256 of every file it reads,
 so a truncated, emptied or altered file is named as corrupt; :func:`verify_manifest` with
 ``full=True`` hashes them all (``mmdiff check``).
+
+A folder is published as a whole (:func:`staged_publish`): the complete new version is written to
+``<folder>/.staging/`` with its manifest last, then each file is hard-linked into place (manifest
+last) and the staging folder removed. A process killed at any point leaves either the previous
+version or the staged complete one, and loaders pick whichever is complete (:func:`published_folder`).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +35,7 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 EMA_WEIGHTS_NAME = "ema.safetensors"
 MANIFEST_NAME = "manifest.json"
+STAGING_NAME = ".staging"
 
 M = TypeVar("M", bound=nn.Module)
 
@@ -187,16 +194,75 @@ def load_state_checked(module: nn.Module, state: dict[str, torch.Tensor], source
     module.load_state_dict(state, strict=True)
 
 
-def save_model(directory: str | os.PathLike, model: nn.Module, ema_state: dict[str, torch.Tensor] | None = None) -> Path:
-    """Save ``model`` (a diffusers ConfigMixin module) as config.json + model.safetensors (+ ema)."""
+@contextmanager
+def staged_publish(directory: str | os.PathLike) -> Iterator[Path]:
+    """Write a complete new version of ``directory`` into the yielded staging folder, then publish it.
+
+    The caller writes every file and the manifest (:func:`write_manifest`, last) into the staging
+    folder. On leaving the block each staged file is hard-linked into ``directory`` with an atomic
+    rename, then the manifest; files of the previous version that the new manifest does not list are
+    removed; the staging folder goes last. If the block raises, ``directory`` is untouched.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    stage = directory / STAGING_NAME
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    try:
+        yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    new = read_json(stage / MANIFEST_NAME, "staged manifest")["files"]
+    old = verify_manifest_entries(directory)
+    others = sorted(p.name for p in stage.iterdir() if p.is_file() and p.name != MANIFEST_NAME)
+    for name in [*others, MANIFEST_NAME]:
+        with atomic_path(directory / name) as tmp:
+            os.unlink(tmp)
+            os.link(stage / name, tmp)
+    for name in set(old) - set(new):
+        (directory / name).unlink(missing_ok=True)
+    shutil.rmtree(stage, ignore_errors=True)
+
+
+def verify_manifest_entries(directory: Path) -> dict[str, dict]:
+    """The manifest's entries, or {} when ``directory`` has no readable manifest."""
+    try:
+        return dict(read_json(directory / MANIFEST_NAME, "manifest").get("files", {}))
+    except CheckpointError:
+        return {}
+
+
+def published_folder(directory: str | os.PathLike) -> Path:
+    """The complete version of a checkpoint folder: itself, or its staged copy if a publish was interrupted."""
+    directory = Path(directory)
+    stage = directory / STAGING_NAME
+    if not (stage / MANIFEST_NAME).is_file():
+        return directory
+    try:
+        verify_manifest(directory, full=True)
+        if (directory / MANIFEST_NAME).is_file():
+            return directory
+    except CheckpointError:
+        pass
+    verify_manifest(stage, full=True)
+    return stage
+
+
+def write_model_files(directory: Path, model: nn.Module, ema_state: dict[str, torch.Tensor] | None = None) -> list[str]:
+    """config.json + model.safetensors (+ ema.safetensors) into ``directory``; returns the names written."""
     atomic_save_tensors(directory / WEIGHTS_NAME, model.state_dict())
     if ema_state is not None:
         atomic_save_tensors(directory / EMA_WEIGHTS_NAME, ema_state)
-    config = json.loads(model.to_json_string())
-    atomic_write_json(directory / CONFIG_NAME, config)
-    write_manifest(directory, [WEIGHTS_NAME, CONFIG_NAME] + ([EMA_WEIGHTS_NAME] if ema_state is not None else []))
+    atomic_write_json(directory / CONFIG_NAME, json.loads(model.to_json_string()))
+    return [CONFIG_NAME, WEIGHTS_NAME] + ([EMA_WEIGHTS_NAME] if ema_state is not None else [])
+
+
+def save_model(directory: str | os.PathLike, model: nn.Module, ema_state: dict[str, torch.Tensor] | None = None) -> Path:
+    """Publish ``model`` (a diffusers ConfigMixin module) as config.json + model.safetensors (+ ema) + manifest."""
+    directory = Path(directory)
+    with staged_publish(directory) as stage:
+        write_manifest(stage, write_model_files(stage, model, ema_state))
     return directory
 
 
@@ -211,7 +277,10 @@ def load_model(directory: str | os.PathLike, model_cls: type[M], use_ema: bool =
             and not (directory / CONFIG_NAME).is_file():
         raise CheckpointError(f"checkpoint folder {directory} is incomplete: training was interrupted before its first "
                               "checkpoint was published; rerun the training command to resume it")
-    name = EMA_WEIGHTS_NAME if use_ema and (directory / EMA_WEIGHTS_NAME).is_file() else WEIGHTS_NAME
+    directory = published_folder(directory)
+    listed = verify_manifest_entries(directory)
+    has_ema = (directory / EMA_WEIGHTS_NAME).is_file() and (not listed or EMA_WEIGHTS_NAME in listed)
+    name = EMA_WEIGHTS_NAME if use_ema and has_ema else WEIGHTS_NAME
     verify_manifest(directory, read=(CONFIG_NAME, name))
     config = read_json(directory / CONFIG_NAME, "model config")
     config = {k: v for k, v in config.items() if not k.startswith("_")}

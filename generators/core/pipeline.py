@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoint import (CheckpointError, atomic_write_bytes, atomic_write_json, load_model, read_json, save_model,
-                         verify_manifest, write_manifest)
+from .checkpoint import (CheckpointError, atomic_write_bytes, atomic_write_json, load_model, published_folder,
+                         read_json, staged_publish, verify_manifest, write_manifest, write_model_files)
 from .denoiser import DenoiseFn, PREDICTION_TYPES
 from .sampling import SamplerOptions, StepCallback, check_sampler, sample
 from .schedules import BETA_SCHEDULES, NoiseSchedule
@@ -157,10 +157,10 @@ class DiffusionGenerator:
     def from_pretrained(cls: type[G], path: str | os.PathLike, *, device: str | torch.device = "cpu",
                         dtype: torch.dtype = torch.float32, use_ema: bool = True) -> G:
         """Load a checkpoint folder: config.json, diffusion.json, model/ema safetensors, family sidecars."""
-        path = Path(path)
         model = load_model(path, cls.model_class, use_ema=use_ema)
-        verify_manifest(path, read=(DIFFUSION_CONFIG,))
-        return cls._from_folder(path, model, DiffusionConfig.load(path), device, dtype)
+        folder = published_folder(path)
+        verify_manifest(folder, read=(DIFFUSION_CONFIG,))
+        return cls._from_folder(folder, model, DiffusionConfig.load(folder), device, dtype)
 
     @classmethod
     def _from_folder(cls: type[G], path: Path, model: nn.Module, diffusion: DiffusionConfig,
@@ -173,17 +173,19 @@ class DiffusionGenerator:
         return {}
 
     def save_pretrained(self, path: str | os.PathLike, ema_state: dict[str, torch.Tensor] | None = None) -> Path:
-        """Write the checkpoint folder; ``ema_state`` (from training) becomes the sampling weights."""
+        """Publish the checkpoint folder as a whole (``staged_publish``); ``ema_state`` (from training) becomes
+        the sampling weights."""
         path = Path(path)
-        if self.store_training_weights or ema_state is None:
-            save_model(path, self.model, ema_state)
-        else:
-            save_model(path, _with_state(self.model, ema_state))
-        self.diffusion.save(path)
-        sidecars = self.sidecars()
-        for name, obj in sidecars.items():
-            atomic_write_json(path / name, obj)
-        write_manifest(path, [DIFFUSION_CONFIG, *sidecars])
+        with staged_publish(path) as stage:
+            if self.store_training_weights or ema_state is None:
+                names = write_model_files(stage, self.model, ema_state)
+            else:
+                names = write_model_files(stage, _with_state(self.model, ema_state))
+            self.diffusion.save(stage)
+            sidecars = self.sidecars()
+            for name, obj in sidecars.items():
+                atomic_write_json(stage / name, obj)
+            write_manifest(stage, [*names, DIFFUSION_CONFIG, *sidecars])
         return path
 
     # ----------------------------------------------------------------- sampling

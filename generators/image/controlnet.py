@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from conditioning.control import ControlNetAdapter
-from generators.core.checkpoint import CheckpointError, load_model, read_json
+from generators.core.checkpoint import CheckpointError, load_model, published_folder, read_json
 from generators.core.denoiser import VPDenoiser
 from generators.core.guidance import classifier_free_guidance
 from generators.core.losses import DiffusionLoss
@@ -113,6 +113,7 @@ class ControlNetImageGenerator(DiffusionGenerator):
             raise CheckpointError(f"checkpoint {path} is a file; pass the adapter folder that holds control.json")
         if not path.is_dir():
             raise CheckpointError(f"checkpoint folder {path} does not exist; train one or pass an existing folder")
+        path = published_folder(path)
         control = read_json(path / CONTROL_CONFIG, "control config")
         if not isinstance(control, dict) or not (base_checkpoint or control.get("base_checkpoint")):
             raise CheckpointError(f"{path / CONTROL_CONFIG} must be a JSON object naming base_checkpoint")

@@ -95,3 +95,51 @@ def test_stale_temporaries_of_a_killed_writer_are_removed(saved):
     (path / ".model.safetensors.abc123.tmp").write_bytes(b"")
     save_model(path, model, ema)
     assert not list(path.glob("*.tmp"))
+
+
+def test_a_publish_killed_at_any_point_leaves_a_loadable_folder(tmp_path, monkeypatch):
+    """Every file operation of a publish over an existing checkpoint is a possible kill point: afterwards the
+    folder loads, with the old weights or the new ones, never a mix and never an error."""
+    import os
+
+    import generators.core.checkpoint as ck
+
+    torch.manual_seed(0)
+    old, new = build_model("tiny"), build_model("tiny")
+    old_ema = {k: v + 1.0 if v.is_floating_point() else v for k, v in old.state_dict().items()}
+    new_ema = {k: v - 1.0 if v.is_floating_point() else v for k, v in new.state_dict().items()}
+    name = next(iter(dict(old.named_parameters())))
+
+    def count_ops() -> int:
+        calls = []
+        with monkeypatch.context() as m:
+            real_replace, real_link = os.replace, os.link
+            m.setattr(ck.os, "replace", lambda *a: calls.append(1) or real_replace(*a))
+            m.setattr(ck.os, "link", lambda *a: calls.append(1) or real_link(*a))
+            save_model(tmp_path / "count", new, new_ema)
+        return len(calls)
+
+    save_model(tmp_path / "count", old, old_ema)
+    total = count_ops()
+    assert total >= 8
+    for kill_at in range(1, total + 1):
+        folder = tmp_path / f"k{kill_at}"
+        save_model(folder, old, old_ema)
+        calls = []
+        with monkeypatch.context() as m:
+            real_replace, real_link = os.replace, os.link
+
+            def op(real):
+                def wrapped(*args):
+                    calls.append(1)
+                    if len(calls) == kill_at:
+                        raise KeyboardInterrupt("killed")
+                    return real(*args)
+                return wrapped
+
+            m.setattr(ck.os, "replace", op(real_replace))
+            m.setattr(ck.os, "link", op(real_link))
+            with pytest.raises(KeyboardInterrupt):
+                save_model(folder, new, new_ema)
+        loaded = load_model(folder, type(old)).state_dict()[name]
+        assert torch.equal(loaded, old_ema[name]) or torch.equal(loaded, new_ema[name]), kill_at

@@ -87,3 +87,46 @@ def test_bf16_autocast_and_gradient_accumulation_run(tmp_path):
     assert sum(result.losses[-5:]) < sum(result.losses[:5])
     with pytest.raises(ValueError, match="mixed_precision"):
         TrainConfig(mixed_precision="fp8")
+
+
+class _OnTheFly(torch.utils.data.Dataset):
+    """A procedural dataset: item i is generated from i alone (data that never sits in memory)."""
+
+    def __len__(self) -> int:
+        return 10_000
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor]:
+        g = torch.Generator().manual_seed(i)
+        return (torch.randn(2, generator=g) * torch.tensor([1.0, 0.1]),)
+
+
+@pytest.mark.parametrize("kind", ["dataset", "generated"])
+def test_data_beyond_memory_resumes_exactly(tmp_path, kind):
+    from generators.core.training import DatasetBatches, GeneratedBatches
+
+    def source():
+        if kind == "dataset":
+            return DatasetBatches(_OnTheFly())
+        return GeneratedBatches(lambda g, n: (torch.randn(n, 2, generator=g) * torch.tensor([1.0, 0.1]),))
+
+    def run(out, steps, crash_at=None):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+
+        def loss_fn(net, x, generator=None):
+            return (net(x) - x.flip(-1)).pow(2).mean()
+
+        def on_checkpoint(step, inner, ema):
+            if step == crash_at:
+                raise RuntimeError("crash")
+
+        config = TrainConfig(max_steps=steps, batch_size=16, learning_rate=1e-2, warmup_steps=1, checkpoint_every=10)
+        return model, train(model, loss_fn, source(), config, out, on_checkpoint=on_checkpoint, progress=False)
+
+    with pytest.raises(RuntimeError, match="crash"):
+        run(tmp_path / "a", 30, crash_at=10)
+    resumed, result = run(tmp_path / "a", 30)
+    assert result.resumed_from == 10
+    reference, _ = run(tmp_path / "b", 30)
+    for p, q in zip(resumed.parameters(), reference.parameters()):
+        assert torch.equal(p, q)
