@@ -39,6 +39,7 @@ class Command:
         out: help of the command's ``--out`` path; None when the command takes none.
         out_required: ``--out`` has no default.
         cli_skip: fields of ``params`` that only the flow uses (not offered as CLI options).
+        out_formats: the extensions ``--out`` may have ("" for a folder), checked before any work.
     """
 
     verb: str
@@ -49,6 +50,7 @@ class Command:
     out: str | None = None
     out_required: bool = False
     cli_skip: tuple[str, ...] = ()
+    out_formats: tuple[str, ...] = ("",)
 
 
 @dataclass(frozen=True)

@@ -51,8 +51,10 @@ def describe(exc: BaseException) -> str | None:
         return _describe_validation(exc)
     if isinstance(exc, UnicodeError):
         return f"text is not valid UTF-8 ({exc.reason}); pass prompts and paths as UTF-8"
-    if isinstance(exc, (ValueError, KeyError)):
-        return str(exc).strip("'\"")
+    if isinstance(exc, KeyError):
+        return str(exc.args[0]) if exc.args else "missing key"
+    if isinstance(exc, ValueError):
+        return str(exc)
     if isinstance(exc, MemoryError):
         return "out of memory; ask for fewer items at once (e.g. a smaller --batch-size)"
     if isinstance(exc, OSError):
@@ -161,7 +163,11 @@ def command_for(cmd: registry.Command) -> click.Command:
     def callback(out: Path | None = None, **values: Any) -> None:
         model = build_params(cmd.params, values)
         if out is not None:
-            check_output_path(out, folder=not out.suffix)
+            suffix = out.suffix.lower() if not out.is_dir() else ""
+            if suffix not in cmd.out_formats:
+                shown = ", ".join(f or "a folder" for f in cmd.out_formats)
+                raise UserError(f"--out {out}: {suffix or 'a folder'} is not supported here; give {shown}")
+            check_output_path(out, folder=not suffix)
         result = cmd.run(model, out)
         if isinstance(result, list):
             click.echo("\n".join(map(str, result)))

@@ -36,6 +36,13 @@ def digit_unet(sample_size: int, channels: int, block_out_channels: tuple[int, .
     )
 
 
+def check_unet_config(**values: object) -> None:
+    """Each value must be a positive integer (a hand-edited config.json is named, not misread)."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
 class ClassConditionalUNet(ModelMixin, ConfigMixin):
     """eps_theta(x_t, t, y) for images (B, C, H, W) and labels (B,), null label = num_classes."""
 
@@ -51,6 +58,8 @@ class ClassConditionalUNet(ModelMixin, ConfigMixin):
         num_classes: int = 10,
     ) -> None:
         super().__init__()
+        check_unet_config(sample_size=sample_size, channels=channels, layers_per_block=layers_per_block,
+                          norm_num_groups=norm_num_groups, num_classes=num_classes)
         self.unet = digit_unet(sample_size, channels, block_out_channels, layers_per_block, attention_levels,
                                norm_num_groups)
         self.label_encoder = ClassLabelEncoder(num_classes=num_classes, embedding_dim=block_out_channels[0] * 4)

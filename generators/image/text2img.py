@@ -37,7 +37,7 @@ from generators.core.validation import check_prompts
 from .captions import TRAIN_TEMPLATES, captions_for, eval_prompts, measure_attributes, train_bins
 from .data import load_digits_split, to_uint8
 from .generator import DEFAULT_GUIDANCE_INTERVAL, ImageOutput
-from .model import ClassConditionalUNet, digit_unet
+from .model import ClassConditionalUNet, check_unet_config, digit_unet
 
 
 class TextPooling(nn.Module):
@@ -75,6 +75,8 @@ class TextConditionalUNet(ModelMixin, ConfigMixin):
         text_heads: int = 4,
     ) -> None:
         super().__init__()
+        check_unet_config(sample_size=sample_size, channels=channels, layers_per_block=layers_per_block,
+                          norm_num_groups=norm_num_groups)
         # the same U-Net the class-conditional model uses, so it can start from its weights
         self.unet = digit_unet(sample_size, channels, tuple(block_out_channels), layers_per_block,
                                tuple(attention_levels), norm_num_groups)
