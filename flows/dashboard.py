@@ -28,10 +28,16 @@ def server_env(port: int, home: str | None = None) -> dict[str, str]:
 
 
 def start_server(port: int = 4200, home: str | None = None, log: Path | None = None) -> subprocess.Popen:
-    """``prefect server start --host 127.0.0.1 --port PORT`` as a child process (not yet ready)."""
+    """``prefect server start --host 127.0.0.1 --port PORT`` as a child process (not yet ready).
+
+    The server gets a session of its own, so a terminal's Ctrl-C reaches only the serving process,
+    which stops its runners while the server still answers (they pause their schedules through it)
+    and then stops the server.
+    """
     out = open(log, "ab") if log is not None else subprocess.DEVNULL
     cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
-    return subprocess.Popen(cmd, cwd=ROOT, env=server_env(port, home), stdout=out, stderr=subprocess.STDOUT)
+    return subprocess.Popen(cmd, cwd=ROOT, env=server_env(port, home), stdout=out, stderr=subprocess.STDOUT,
+                            start_new_session=True)
 
 
 def wait_healthy(port: int, timeout: float = 120.0, proc: subprocess.Popen | None = None) -> float:

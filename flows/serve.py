@@ -109,13 +109,13 @@ async def aserve_all(deployments: list[RunnerDeployment], limit: int | None = 2,
     while it starts. Stops when either runner stops (Ctrl-C, SIGTERM); in-flight warm runs end ``Cancelled``.
     """
     import anyio
-    from prefect.runner import Runner
 
     warm, cold = split_deployments(deployments, isolate)
+    runner_cls = _bounded_runner()
     # Beside a warm runner, the subprocess deployments are training runs: long, and needing no 1 s
     # start. Polling them less often halves the API's writes (each poll stamps the deployments'
     # last-polled time), which SQLite serialises.
-    runner = Runner(limit=limit, query_seconds=max(query_seconds, COLD_QUERY_SECONDS) if warm else query_seconds)
+    runner = runner_cls(limit=limit, query_seconds=max(query_seconds, COLD_QUERY_SECONDS) if warm else query_seconds)
     for deployment in cold:
         await runner.aadd_deployment(deployment)
     warm_runner = WarmRunner(warm, query_seconds=max(query_seconds, WARM_QUERY_SECONDS), limit=warm_limit,
@@ -125,18 +125,87 @@ async def aserve_all(deployments: list[RunnerDeployment], limit: int | None = 2,
     for deployment in cold:
         print(f"serving {deployment.flow_name}/{deployment.name} (a subprocess per run)", flush=True)
 
+    stopping = anyio.Event()
+    _on_interrupt(stopping)
     async with anyio.create_task_group() as group:
         async def until_done(start: Any) -> None:
             try:
                 await start()
             finally:
-                group.cancel_scope.cancel()
+                stopping.set()
 
+        async def stop_all() -> None:
+            """On Ctrl-C (or when one runner ends) stop both runners gracefully instead of cancelling them:
+            Prefect's Runner, cancelled from outside, failed its own shutdown with a traceback."""
+            await stopping.wait()
+            print("stopping the runners", flush=True)
+            if warm:
+                warm_runner.stop()
+            if cold and runner.started:
+                await runner.astop()
+
+        group.start_soon(stop_all)
         if cold:
             group.start_soon(until_done, runner.start)
         if warm:
             group.start_soon(until_done, warm_runner.start)
             group.start_soon(anyio.to_thread.run_sync, preload, checkpoints)
+
+
+def _on_interrupt(stopping: Any) -> None:
+    """The first Ctrl-C sets ``stopping`` (a graceful stop); a second one exits at once."""
+    import asyncio
+    import os
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+
+    def handler() -> None:
+        if stopping.is_set():
+            print("second Ctrl-C: exiting now", flush=True)
+            os._exit(130)
+        stopping.set()
+
+    loop.add_signal_handler(signal.SIGINT, handler)
+
+
+def _bounded_runner() -> type:
+    """Prefect's Runner, whose shutdown pauses the schedules only while the server still answers.
+
+    Prefect pauses every deployment on shutdown through the client, which retries with back-off;
+    when the server stops at the same moment (a terminal Ctrl-C reaches both), those retries held
+    ``mmdiff dashboard`` for minutes.
+    """
+    from prefect.runner import Runner
+
+    from .warm import server_answers
+
+    class BoundedRunner(Runner):
+        async def _pause_schedules(self) -> None:
+            if not await server_answers():
+                print("the Prefect server has stopped; schedules left as they are", flush=True)
+                return
+            try:
+                await super()._pause_schedules()
+            except Exception as exc:  # the server went away meanwhile
+                print(f"could not pause the schedules: {type(exc).__name__}", flush=True)
+
+    return BoundedRunner
+
+
+def _is_interrupt(exc: BaseException) -> bool:
+    """Ctrl-C or SIGTERM, possibly wrapped in (nested) exception groups by the task groups."""
+    import asyncio
+
+    from prefect.exceptions import TerminationSignal
+
+    group = getattr(exc, "exceptions", None)  # a BaseExceptionGroup (Python >= 3.11, or the backport)
+    if isinstance(group, tuple) and group:
+        return all(_is_interrupt(e) for e in group)
+    return isinstance(exc, (KeyboardInterrupt, TerminationSignal, asyncio.CancelledError))
 
 
 def serve_all(defaults: Mapping[str, Any] | None = None, limit: int | None = 2, query_seconds: float = QUERY_SECONDS,
@@ -150,11 +219,11 @@ def serve_all(defaults: Mapping[str, Any] | None = None, limit: int | None = 2, 
     """
     import asyncio
 
-    from prefect.exceptions import TerminationSignal
-
     deployments = build_deployments(defaults)
     try:
         asyncio.run(aserve_all(deployments, limit, query_seconds, isolate,
                                checkpoints=(defaults or {}).get("checkpoints")))
-    except (KeyboardInterrupt, TerminationSignal):
+    except BaseException as exc:
+        if not _is_interrupt(exc):
+            raise
         print("shutting down", flush=True)

@@ -47,6 +47,23 @@ from prefect.logging import get_logger
 from prefect.states import Cancelled, Crashed, Pending
 from prefect.utilities.engine import propose_state
 
+# At most this long is spent pausing the deployments' schedules on shutdown.
+SHUTDOWN_PAUSE_SECONDS = 5.0
+
+
+async def server_answers(timeout: float = 1.0) -> bool:
+    """True when the Prefect API's health endpoint answers within ``timeout`` (one try, no retries)."""
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        return False
+    try:
+        async with httpx.AsyncClient(timeout=timeout) as http:
+            return (await http.get(f"{url.rstrip('/')}/health")).status_code == 200
+    except (httpx.HTTPError, OSError):
+        return False
 _logger = get_logger("mmdiff.warm")
 
 # The flow run a warm runner thread is executing. Prefect copies the context into task-runner
@@ -130,6 +147,7 @@ class WarmRunner:
     _in_flight: dict[UUID, _InFlight] = field(default_factory=dict, init=False)
     started: anyio.Event | None = field(default=None, init=False)
     _wake: anyio.Event | None = field(default=None, init=False)
+    _stop_requested: bool = field(default=False, init=False)
     subscribed: anyio.Event | None = field(default=None, init=False)  # set once the event stream is open
     events_seen: int = field(default=0, init=False)
 
@@ -166,7 +184,7 @@ class WarmRunner:
                     self.started.set()
                     try:
                         failures = 0
-                        while True:
+                        while not self._stop_requested:
                             self._wake = anyio.Event()
                             try:
                                 await self._watch_cancellations(client)
@@ -182,10 +200,18 @@ class WarmRunner:
                     except BaseException:
                         self._stop_in_flight()
                         raise
+                    if self._stop_requested:  # graceful stop: end the runs in flight and the listener
+                        self._stop_in_flight()
+                        runs.cancel_scope.cancel()
             finally:
                 if self.pause_on_shutdown:
                     with anyio.CancelScope(shield=True):
                         await self._pause(client)
+
+    def stop(self) -> None:
+        """Stop gracefully: runs in flight are asked to end (``Cancelled``), then ``start`` returns."""
+        self._stop_requested = True
+        self.wake()
 
     def wake(self) -> None:
         """Look for runs to start or cancel now instead of at the next poll."""
@@ -226,11 +252,16 @@ class WarmRunner:
                 request_cancel(run_id)
 
     async def _pause(self, client: PrefectClient) -> None:
-        for deployment_id in self.deployment_ids:
-            try:
-                await client.pause_deployment(deployment_id)
-            except Exception:  # shutting down: the server may be gone already
-                _logger.debug("could not pause deployment %s", deployment_id, exc_info=True)
+        # On a terminal Ctrl-C the server stops too, and the client's retries against a dead server
+        # would hold the shutdown for minutes: pause only while it answers, and for a bounded time.
+        if not await server_answers():
+            return
+        with anyio.move_on_after(SHUTDOWN_PAUSE_SECONDS):
+            for deployment_id in self.deployment_ids:
+                try:
+                    await client.pause_deployment(deployment_id)
+                except Exception:  # shutting down: the server may be gone already
+                    _logger.debug("could not pause deployment %s", deployment_id, exc_info=True)
 
     async def _submit_scheduled(self, client: PrefectClient, runs: anyio.abc.TaskGroup) -> None:
         free = self.limit - len(self._in_flight)
@@ -292,6 +323,7 @@ class WarmRunner:
                     _logger.exception("could not record the end of flow run %s", flow_run.id)
                 self._in_flight.pop(flow_run.id, None)
                 _forget(flow_run.id)
+                self.wake()  # a slot is free: start the next queued run now, not at the next poll
 
     async def _watch_cancellations(self, client: PrefectClient) -> None:
         """Turn ``Cancelling`` runs into stop requests (in-process) or terminated processes (isolated)."""
