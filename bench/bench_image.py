@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,9 +158,40 @@ def sampling(repeats: int = 3, batch: int = 64) -> dict:
             "ratio_reference_to_ours_ddim25": round(REFERENCE["seconds_per_image_ddim25"] / out["ddim25_no_guidance"]["seconds_per_image_median"], 3)}
 
 
+def samplers(per_class: int = 20, guidance: float = 3.0) -> dict:
+    """Every sampler by name at its documented default steps (``DEFAULT_STEPS``): label accuracy by the
+    digit classifier and the Frechet distance to held-out digits, beside the real-vs-real baseline."""
+    from evaluation.digits import features, load_digit_classifier, predict
+    from evaluation.metrics import frechet_distance
+    from generators.core.sampling import DEFAULT_STEPS, SAMPLERS
+    from generators.image import ImageGenerator
+    from generators.image.data import from_uint8, load_digits_split
+
+    gen = ImageGenerator.from_pretrained(CHECKPOINT)
+    clf = load_digit_classifier(CHECKPOINT.parent / "digit-classifier")
+    labels = [i % 10 for i in range(10 * per_class)]
+    test, train = load_digits_split("test", 16), load_digits_split("train", 16)
+    f_test = features(clf, test.images)
+    baseline = frechet_distance(features(clf, train.images[: len(labels)]), f_test)
+    rows = {}
+    for sampler in SAMPLERS:
+        steps = DEFAULT_STEPS[sampler]
+        t0 = time.perf_counter()
+        images = from_uint8(gen(labels, num_inference_steps=steps, sampler=sampler, guidance_scale=guidance,
+                                seed=0).images)
+        seconds = (time.perf_counter() - t0) / len(labels)
+        fd = frechet_distance(features(clf, images), f_test)
+        rows[sampler] = {"steps": steps, "accuracy": float((predict(clf, images) == np.array(labels)).mean()),
+                         "fd": round(fd, 2), "fd_ratio_to_baseline": round(fd / baseline, 3),
+                         "seconds_per_image": round(seconds, 4)}
+        print(sampler, json.dumps(rows[sampler]), flush=True)
+    return {**_machine(), "images": len(labels), "guidance_scale": guidance, "fd_real_baseline": round(baseline, 2),
+            "checkpoint": str(CHECKPOINT.relative_to(ROOT)), "results": rows}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["quality", "throughput", "sampling", "all", "_train_once"])
+    parser.add_argument("what", choices=["quality", "throughput", "sampling", "samplers", "all", "_train_once"])
     parser.add_argument("args", nargs="*")
     parser.add_argument("--per-class", type=int, default=30)
     parser.add_argument("--guidance", type=float, default=3.0)
@@ -171,6 +203,8 @@ def main(argv: list[str] | None = None) -> None:
         print(_write("image_throughput", throughput()))
     if ns.what in ("sampling", "all"):
         print(_write("image_sampling", sampling()))
+    if ns.what in ("samplers", "all"):
+        print(_write("image_samplers", samplers()))
     if ns.what in ("quality", "all"):
         print(_write("image_quality", quality(ns.per_class, ns.guidance)))
 

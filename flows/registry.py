@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 # The registry lines: one module per family, each defining ``FAMILY``.
 FAMILY_MODULES: tuple[str, ...] = (
     "flows.image",
+    "flows.superres",
 )
 
 
@@ -40,6 +41,7 @@ class Command:
         out_required: ``--out`` has no default.
         cli_skip: fields of ``params`` that only the flow uses (not offered as CLI options).
         out_formats: the extensions ``--out`` may have ("" for a folder), checked before any work.
+        arguments: fields given as positional arguments instead of options (``mmdiff upscale a.png b.png``).
     """
 
     verb: str
@@ -51,6 +53,7 @@ class Command:
     out_required: bool = False
     cli_skip: tuple[str, ...] = ()
     out_formats: tuple[str, ...] = ("",)
+    arguments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

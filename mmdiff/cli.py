@@ -144,6 +144,12 @@ def field_option(name: str, field: Any) -> click.Option:
     return click.Option([flag, name], type=kind, default=None, required=field.is_required(), help=help_text)
 
 
+def field_argument(name: str, field: Any) -> click.Argument:
+    """A positional argument for one pydantic field (a list field takes one or more values)."""
+    many = typing.get_origin(_unwrap_optional(field.annotation)) is list
+    return click.Argument([name], nargs=-1 if many else 1, required=field.is_required())
+
+
 def build_params(model: type[BaseModel], values: dict[str, Any]) -> BaseModel:
     """The parameter model from the options the user gave (the rest keep the model's defaults)."""
     given = {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items()
@@ -153,8 +159,9 @@ def build_params(model: type[BaseModel], values: dict[str, Any]) -> BaseModel:
 
 def command_for(cmd: registry.Command) -> click.Command:
     """The click command of one registry cell."""
-    params: list[click.Parameter] = [field_option(n, f) for n, f in cmd.params.model_fields.items()
-                                     if n not in cmd.cli_skip]
+    fields = cmd.params.model_fields
+    params: list[click.Parameter] = [field_argument(n, fields[n]) for n in cmd.arguments]
+    params += [field_option(n, f) for n, f in fields.items() if n not in cmd.cli_skip and n not in cmd.arguments]
     if cmd.out is not None:
         params.append(click.Option(["--out", "out"], type=click.Path(path_type=Path), required=cmd.out_required,
                                    default=None, help=cmd.out))

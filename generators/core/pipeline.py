@@ -141,6 +141,9 @@ class DiffusionGenerator:
     model_class: ClassVar[type[nn.Module]]
     # False: model.safetensors holds the EMA weights and no ema.safetensors is written (smaller folders)
     store_training_weights: ClassVar[bool] = True
+    # e.g. torch.float16: floating-point weights are stored in this dtype (half the folder) and loaded
+    # back into the network's own dtype; None keeps them as they are
+    storage_dtype: ClassVar[torch.dtype | None] = None
 
     def __init__(self, model: nn.Module, diffusion: DiffusionConfig, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32) -> None:
@@ -177,10 +180,12 @@ class DiffusionGenerator:
         the sampling weights."""
         path = Path(path)
         with staged_publish(path) as stage:
-            if self.store_training_weights or ema_state is None:
-                names = write_model_files(stage, self.model, ema_state)
+            state = _cast(self.model.state_dict(), self.storage_dtype)
+            ema = None if ema_state is None else _cast(ema_state, self.storage_dtype)
+            if self.store_training_weights or ema is None:
+                names = write_model_files(stage, _with_state(self.model, state), ema)
             else:
-                names = write_model_files(stage, _with_state(self.model, ema_state))
+                names = write_model_files(stage, _with_state(self.model, ema))
             self.diffusion.save(stage)
             sidecars = self.sidecars()
             for name, obj in sidecars.items():
@@ -208,6 +213,13 @@ class DiffusionGenerator:
         """``sample(sampler, denoise, noise, ...)`` with a progress bar and the user's step callback."""
         with progress_callback(progress, callback, sampler) as cb:
             return sample(sampler, denoise, noise, self.schedule, num_inference_steps, generator, options, cb)
+
+
+def _cast(state: dict[str, torch.Tensor], dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+    """Floating-point tensors of ``state`` in ``dtype`` (None: unchanged)."""
+    if dtype is None:
+        return state
+    return {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
 
 
 def _with_state(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:

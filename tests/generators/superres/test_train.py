@@ -1,0 +1,65 @@
+"""Training: the tiny preset end to end, exact resumption, published folders, and the data's determinism."""
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from generators.superres import SuperResolver
+from generators.superres.data import CASCADE_TRAIN, HELD_OUT, SOURCES, SR_TRAIN, LabelledCrops, SRPairs
+from generators.superres.train import train_superres
+
+
+def test_tiny_training_publishes_a_loadable_folder(tiny_sr_path):
+    names = {p.name for p in tiny_sr_path.iterdir()}
+    assert {"config.json", "diffusion.json", "model.safetensors", "training.json", "training_state"} <= names
+    assert "ema.safetensors" not in names  # model.safetensors holds the EMA weights
+    record = json.loads((tiny_sr_path / "training.json").read_text())
+    assert record["steps"] == 6 and record["preset"] == "tiny"
+    assert record["command"].startswith("mmdiff train superres --preset tiny")
+    assert set(record["train_photos"]).isdisjoint(HELD_OUT)
+    sr = SuperResolver.from_pretrained(tiny_sr_path)
+    assert sr.scale == 4 and 0.02 < sr.model.config.residual_scale < 0.5
+
+
+def test_resume_continues_and_matches_an_uninterrupted_run(tmp_path):
+    straight = train_superres(tmp_path / "straight", "tiny", max_steps=6, checkpoint_every=3, progress=False)
+    first = train_superres(tmp_path / "resumed", "tiny", max_steps=3, checkpoint_every=3, progress=False)
+    second = train_superres(tmp_path / "resumed", "tiny", max_steps=6, checkpoint_every=3, progress=False)
+    assert (straight.resumed_from, first.resumed_from, second.resumed_from) == (0, 0, 3)
+    assert len(second.losses) == 3 and second.losses == straight.losses[3:]
+    for name in ("model.safetensors", "training_state/model.safetensors", "training_state/ema.safetensors"):
+        a, b = load_file(tmp_path / "straight" / name), load_file(tmp_path / "resumed" / name)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    other_seed = train_superres(tmp_path / "seed1", "tiny", max_steps=3, seed=1, progress=False)
+    assert other_seed.losses != first.losses
+
+
+def test_bad_training_arguments(tmp_path):
+    with pytest.raises(ValueError, match="preset must be one of"):
+        train_superres(tmp_path, "huge")
+    with pytest.raises(ValueError, match="device must be"):
+        train_superres(tmp_path, "tiny", device="tpu")
+
+
+def test_batches_depend_only_on_the_generator():
+    source = SRPairs(SR_TRAIN, 16, 4, (1.0, 1.5), grey_prob=0.5)
+    a = source.batch(torch.Generator().manual_seed(7), 6)
+    b = source.batch(torch.Generator().manual_seed(7), 6)
+    c = source.batch(torch.Generator().manual_seed(8), 6)
+    assert all(torch.equal(x, y) for x, y in zip(a, b)) and not torch.equal(a[0], c[0])
+    high, low = a
+    assert high.shape == (6, 3, 16, 16) and low.shape == (6, 3, 4, 4)
+    assert high.min() >= -1 and high.max() <= 1
+    assert torch.equal(low, ((low + 1) * 127.5).round() / 127.5 - 1)  # uint8 levels, like an image file
+    crops = LabelledCrops(CASCADE_TRAIN, 16, (8.0, 12.0))
+    x1, y1 = crops.batch(torch.Generator().manual_seed(3), 5)
+    x2, y2 = crops.batch(torch.Generator().manual_seed(3), 5)
+    assert torch.equal(x1, x2) and torch.equal(y1, y2) and int(y1.max()) < len(CASCADE_TRAIN)
+
+
+def test_held_out_photos_are_never_trained_on():
+    assert set(HELD_OUT) <= set(SOURCES)
+    assert set(HELD_OUT).isdisjoint(SR_TRAIN) and set(HELD_OUT).isdisjoint(CASCADE_TRAIN)
+    with pytest.raises(ValueError, match="unknown"):
+        SRPairs(("astronaut", "nope"), 16, 4)
