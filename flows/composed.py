@@ -4,7 +4,8 @@ Each family contributes its steps (``ComposedStep``, ordered by ``order`` across
 floorplans come before the room objects, their previews before the upscaling, and so on) and a
 section of the parameters, nested under its name in ``ComposedParams``. A step sees the brief, the
 run folder and the outputs of the steps before it (:class:`flows.registry.StepContext`), and returns
-gallery rows for the one report. The flow names no family: it iterates the registry.
+gallery rows for the one report. A step whose checkpoint is missing or damaged is skipped with a
+note saying so, and the run goes on. The flow names no family: it iterates the registry.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from pydantic import Field, create_model
+
+from generators.core.checkpoint import CheckpointError
 
 from . import registry
 from .artifacts import artifact_key, publish_report
@@ -84,7 +87,14 @@ def run_composed(params: ComposedBase, families: list[registry.Family] | None = 
             continue
         section = getattr(params, fam.name.replace("-", "_"), None)
         context = registry.StepContext(run_dir, params.brief, params.seed, dict(outputs))
-        result = step.run(section, context)
+        try:
+            result = step.run(section, context)
+        except CheckpointError as exc:  # e.g. a family whose shipped checkpoint is not trained yet
+            reason = f"skipped: its checkpoint is not available ({exc})"
+            print(f"step {step.name}: {reason}")
+            status.append({"step": step.name, "family": fam.name, "status": reason})
+            rows.append(GalleryRow(f"{step.name} ({fam.name})", [], reason).to_dict())
+            continue
         rows.extend(result.rows)
         outputs[step.name] = result.outputs
         status.append({"step": step.name, "family": fam.name, "status": "ran"})

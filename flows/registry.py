@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 FAMILY_MODULES: tuple[str, ...] = (
     "flows.image",
     "flows.superres",
+    "flows.floorplan",
+    "flows.video",
 )
 
 

@@ -139,3 +139,28 @@ def test_a_registered_family_appears_everywhere(tmp_path):
         model_cache.clear()
     assert "dots" not in {f.name for f in registry.families()}
     assert json.loads(json.dumps([f.name for f in registry.families()]))
+
+
+def test_a_step_without_its_checkpoint_is_skipped_with_a_note(tmp_path):
+    from flows.composed import composed_params_model, run_composed
+    from generators.core.checkpoint import CheckpointError
+
+    def missing(section, context):
+        raise CheckpointError("checkpoint folder /nowhere does not exist; train one or pass an existing folder")
+
+    family = registry.register(registry.Family(
+        name="ghost", description="a family without a trained checkpoint",
+        composed_steps=(registry.ComposedStep("ghost-step", "needs a checkpoint", 600, missing),)))
+    try:
+        params = composed_params_model()(steps=["ghost-step"], output_root=str(tmp_path))
+
+        @flow
+        def composed_with_ghost():
+            return run_composed(params)
+
+        result = composed_with_ghost()
+        status = {s["step"]: s["status"] for s in result["steps"]}
+        assert status["ghost-step"].startswith("skipped: its checkpoint is not available")
+        assert "/nowhere does not exist" in Path(result["report"]).read_text()
+    finally:
+        registry.unregister(family.name)
