@@ -80,3 +80,27 @@ def test_output_save_picks_the_format_by_extension(tmp_path):
     (tmp_path / "d.v2").mkdir()
     assert len(out.save(tmp_path / "d.v2")) == 2  # an existing folder with a dot is still a folder
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_storage_dtype_halves_the_folder_and_loads_back_as_float32(tmp_path):
+    import torch
+
+    from generators.core.pipeline import DiffusionGenerator
+    from generators.image.model import build_model
+
+    class Full(DiffusionGenerator):
+        model_class = type(build_model("tiny"))
+
+    class Half(Full):
+        storage_dtype = torch.float16
+
+    torch.manual_seed(0)
+    model = build_model("tiny")
+    Full(model, DiffusionConfig()).save_pretrained(tmp_path / "full")
+    Half(model, DiffusionConfig()).save_pretrained(tmp_path / "half")
+    full, half = (tmp_path / "full" / "model.safetensors").stat().st_size, (tmp_path / "half" / "model.safetensors").stat().st_size
+    assert half < 0.6 * full
+    loaded = Half.from_pretrained(tmp_path / "half").model
+    name, value = next(iter(model.state_dict().items()))
+    assert loaded.state_dict()[name].dtype == torch.float32
+    assert torch.equal(loaded.state_dict()[name], value.half().float())
