@@ -191,7 +191,8 @@ def samplers(per_class: int = 20, guidance: float = 3.0) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["quality", "throughput", "sampling", "samplers", "all", "_train_once"])
+    parser.add_argument("what", nargs="?", default="all",
+                        choices=["quality", "throughput", "sampling", "samplers", "all", "_train_once"])
     parser.add_argument("args", nargs="*")
     parser.add_argument("--per-class", type=int, default=30)
     parser.add_argument("--guidance", type=float, default=3.0)

@@ -1,4 +1,4 @@
-"""`make bench`: run every benchmark; each writes JSON under bench/results/."""
+"""`make bench`: run every benchmark script (``bench/bench_*.py``); each writes JSON under bench/results/."""
 from __future__ import annotations
 
 import subprocess
@@ -9,10 +9,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    subprocess.run([sys.executable, "-m", "bench.bench_image", "all"], cwd=ROOT, check=True)
     for script in sorted((ROOT / "bench").glob("bench_*.py")):
-        if script.name != "bench_image.py":
-            subprocess.run([sys.executable, str(script)], cwd=ROOT, check=True)
+        subprocess.run([sys.executable, "-m", f"bench.{script.stem}"], cwd=ROOT, check=True)
 
 
 if __name__ == "__main__":
