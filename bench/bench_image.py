@@ -189,10 +189,35 @@ def samplers(per_class: int = 20, guidance: float = 3.0) -> dict:
             "checkpoint": str(CHECKPOINT.relative_to(ROOT)), "results": rows}
 
 
+def langevin(per_class: int = 20, steps: int = 100) -> dict:
+    """Annealed Langevin's step size eps (``SamplerOptions.step_lr``) against label accuracy and FD, at w = 3 and 1."""
+    from evaluation.digits import features, load_digit_classifier, predict
+    from evaluation.metrics import frechet_distance
+    from generators.core.sampling import SamplerOptions
+    from generators.image import ImageGenerator
+    from generators.image.data import from_uint8, load_digits_split
+
+    gen = ImageGenerator.from_pretrained(CHECKPOINT)
+    clf = load_digit_classifier(CHECKPOINT.parent / "digit-classifier")
+    labels = [i % 10 for i in range(10 * per_class)]
+    f_test = features(clf, load_digits_split("test", 16).images)
+    rows = []
+    for step_lr in (2e-5, 3e-5, 5e-5, 1e-4, 2e-4):
+        for guidance in (3.0, 1.0):
+            out = gen(labels, num_inference_steps=steps, sampler="annealed-langevin", guidance_scale=guidance,
+                      options=SamplerOptions(step_lr=step_lr), seed=0)
+            images = from_uint8(out.images)
+            rows.append({"step_lr": step_lr, "guidance_scale": guidance,
+                         "accuracy": float((predict(clf, images) == np.array(labels)).mean()),
+                         "fd": round(frechet_distance(features(clf, images), f_test), 2)})
+            print(json.dumps(rows[-1]), flush=True)
+    return {**_machine(), "images": len(labels), "steps": steps, "results": rows}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", nargs="?", default="all",
-                        choices=["quality", "throughput", "sampling", "samplers", "all", "_train_once"])
+                        choices=["quality", "throughput", "sampling", "samplers", "langevin", "all", "_train_once"])
     parser.add_argument("args", nargs="*")
     parser.add_argument("--per-class", type=int, default=30)
     parser.add_argument("--guidance", type=float, default=3.0)
@@ -204,6 +229,8 @@ def main(argv: list[str] | None = None) -> None:
         print(_write("image_throughput", throughput()))
     if ns.what in ("sampling", "all"):
         print(_write("image_sampling", sampling()))
+    if ns.what in ("langevin", "all"):
+        print(_write("image_langevin", langevin()))
     if ns.what in ("samplers", "all"):
         print(_write("image_samplers", samplers()))
     if ns.what in ("quality", "all"):

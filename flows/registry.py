@@ -25,6 +25,7 @@ FAMILY_MODULES: tuple[str, ...] = (
     "flows.superres",
     "flows.floorplan",
     "flows.video",
+    "flows.pointcloud",
 )
 
 

@@ -62,8 +62,13 @@ class VPSDE:
         return noise
 
     def corrector_alpha(self, t: torch.Tensor, dt: float) -> torch.Tensor:
-        """alpha_i = 1 - beta_i of the discretised chain, for the Langevin corrector step size."""
-        return 1 - self.beta(t) * dt
+        """alpha_i of the discretised chain, for the Langevin corrector step size (Song et al. 2021, Algorithm 5).
+
+        alpha_i = abar(t_i) / abar(t_i - dt) = exp(-beta(t) dt), which is 1 - beta(t) dt to first order but
+        stays positive for coarse steps: 1 - beta dt went negative below ~20 steps, and the corrector's
+        square root then made every sample NaN.
+        """
+        return torch.exp(-self.beta(t) * dt)
 
 
 @dataclass(frozen=True)

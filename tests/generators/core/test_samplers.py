@@ -90,3 +90,18 @@ def test_bad_sampler_arguments():
         check_sampler("ddim", 1001, SCHEDULE)
     with pytest.raises(ValueError, match="eta"):
         SamplerOptions(eta=1.5)
+
+
+def test_pc_vp_with_few_steps_stays_finite():
+    """The VP corrector's alpha was 1 - beta(t) dt, negative below ~20 steps: every sample became NaN."""
+    import torch
+
+    from generators.core.sampling import sample
+    from generators.core.schedules import NoiseSchedule
+
+    schedule = NoiseSchedule.create("linear", 1000)
+    noise = torch.randn(4, 3, generator=torch.Generator().manual_seed(0))
+    for steps in (1, 2, 5):
+        x = sample("pc-vp", lambda x, sigma: torch.zeros_like(x), noise, schedule, steps,
+                   torch.Generator().manual_seed(0))
+        assert torch.isfinite(x).all(), steps

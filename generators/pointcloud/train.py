@@ -1,0 +1,160 @@
+"""Train the LION-style model in its three stages (``mmdiff train pointcloud --preset small``).
+
+Stage 1 trains the VAE; stage 2 the global prior on z ~ q(z | x); stage 3 the point prior on
+h ~ q(h | x, z) (Zeng et al. 2022, sec. 3.2: the priors are trained after the VAE, on its latents).
+Each stage runs ``generators.core.training.train`` in ``output_dir/stages/<stage>/`` and resumes
+from its ``training_state/``; a finished stage is not run again, and its EMA weights are reloaded.
+The loadable folder (``output_dir``) is republished at every checkpoint of every stage.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from generators.core.checkpoint import load_tensors
+from generators.core.pipeline import DiffusionConfig
+from generators.core.training import STATE_DIR, TrainConfig, TrainResult, seeded, train, write_train_record
+
+from .data import PointCloudSet, load_pointflow_shapenet, procedural_split
+from .generator import PointCloudGenerator
+from .losses import GlobalPriorLoss, PointPriorLoss, PointSubsets, VAELoss
+from .model import LionModel
+from .presets import PointCloudPreset, StageBudget, get_preset
+
+STAGES: tuple[str, ...] = ("vae", "global_prior", "point_prior")
+
+
+def build_model(preset: PointCloudPreset, categories: tuple[str, ...] | None = None,
+                diffusion: DiffusionConfig = DiffusionConfig()) -> LionModel:
+    """The untrained :class:`LionModel` of a preset, for the forward process of ``diffusion``."""
+    p = preset
+    return LionModel(
+        beta_schedule=diffusion.beta_schedule, num_train_timesteps=diffusion.num_train_timesteps,
+        vae_config={"latent_dim": p.latent_dim, "point_feature_dim": p.point_feature_dim, "hidden": p.vae_hidden, "depth": p.vae_depth},
+        global_prior_config={"hidden": p.global_hidden, "depth": p.global_depth, "text": p.text},
+        point_prior_config={"hidden": p.point_hidden, "depth": p.point_depth},
+        categories=tuple(categories or p.categories), num_points=p.num_points,
+    )
+
+
+def stage_config(budget: StageBudget, max_steps: int | None, seed: int, mixed_precision: str,
+                 checkpoint_every: int | None, device: str | None) -> TrainConfig:
+    steps = max_steps or budget.max_steps
+    return TrainConfig(
+        max_steps=steps, batch_size=budget.batch_size, learning_rate=budget.learning_rate,
+        warmup_steps=min(200, max(1, steps // 10)), ema_decay=0.999,
+        checkpoint_every=min(checkpoint_every or budget.checkpoint_every, steps), mixed_precision=mixed_precision,
+        seed=seed, cpu=device == "cpu",
+    )
+
+
+def load_ema(module: nn.Module, stage_dir: Path) -> None:
+    """Load a finished stage's EMA parameters (and its buffers) from ``stage_dir/training_state``."""
+    state = dict(load_tensors(stage_dir / STATE_DIR / "model.safetensors"))
+    state.update(load_tensors(stage_dir / STATE_DIR / "ema.safetensors"))
+    module.load_state_dict(state, strict=True)
+
+
+def training_data(preset: PointCloudPreset, seed: int, data_root: str | os.PathLike | None) -> PointCloudSet:
+    """The train split with twice the preset's points per shape (each batch draws a random half)."""
+    if data_root is not None:
+        return load_pointflow_shapenet(data_root, "train", 2 * preset.num_points, preset.categories, seed=seed)
+    return procedural_split("train", preset.train_per_category, 2 * preset.num_points, seed, preset.categories)
+
+
+@torch.no_grad()
+def encode_latents(model: LionModel, points: torch.Tensor, batch_size: int = 64) -> tuple[torch.Tensor, ...]:
+    """Posterior parameters (z_mu, z_logvar, h_mu, h_logvar) of every training shape."""
+    outs = [model.vae.encode(points[i:i + batch_size]) for i in range(0, len(points), batch_size)]
+    return tuple(torch.cat([o[k] for o in outs]) for k in range(4))
+
+
+def _run_stage(name: str, model: LionModel, module: nn.Module, loss: Callable, data: Any, config: TrainConfig,
+               output_dir: Path, diffusion: DiffusionConfig, progress: bool) -> TrainResult:
+    stage_dir = output_dir / "stages" / name
+
+    def publish(step: int, inner: nn.Module, ema_state: dict[str, torch.Tensor]) -> None:
+        full = dict(model.state_dict())
+        full.update({f"{name}.{k}": v for k, v in ema_state.items()})
+        PointCloudGenerator(model, diffusion).save_pretrained(output_dir, full)
+        inner.train()
+
+    result = train(module, loss, data, config, stage_dir, on_checkpoint=publish, progress=progress)
+    load_ema(module, stage_dir)
+    module.eval()
+    return result
+
+
+def train_pointcloud(
+    output_dir: str | os.PathLike,
+    preset: str = "small",
+    max_steps: int | None = None,
+    seed: int = 0,
+    mixed_precision: str = "no",
+    checkpoint_every: int | None = None,
+    device: str | None = None,
+    command: str = "",
+    progress: bool = True,
+    data_root: str | os.PathLike | None = None,
+    cond_drop_prob: float = 0.1,
+) -> TrainResult:
+    """Train the VAE, then the global prior, then the point prior; ``output_dir`` becomes a generator folder.
+
+    Args:
+        output_dir: the checkpoint folder; ``output_dir/stages/<stage>/training_state`` makes it resumable.
+        preset: a name in :data:`~generators.pointcloud.presets.PRESETS`.
+        max_steps: overrides every stage's step count (tests, quick runs).
+        seed: fixes the initial weights, the batches and the noise of every stage.
+        mixed_precision, checkpoint_every, device: passed to the core training loop ("cpu" forces the CPU).
+        data_root: a PointFlow ShapeNet folder (``<synset>/<split>/*.npy``) instead of the procedural shapes.
+        cond_drop_prob: probability of dropping both label and text (classifier-free guidance).
+    Returns:
+        The point prior's TrainResult; ``training.json`` records every stage.
+    """
+    p = get_preset(preset)
+    output_dir = Path(output_dir)
+    data = training_data(p, seed, data_root)
+    points = torch.from_numpy(data.points)
+    diffusion = DiffusionConfig(cond_drop_prob=cond_drop_prob)
+    with seeded(seed):
+        model = build_model(p, data.categories, diffusion)
+    schedule = diffusion.schedule()
+    args = (max_steps, seed, mixed_precision, checkpoint_every, device)
+    results: dict[str, TrainResult] = {}
+    t0 = time.perf_counter()
+
+    configs = {s: stage_config(getattr(p, s), *args) for s in STAGES}
+    results["vae"] = _run_stage("vae", model, model.vae, VAELoss(p.kl_weight_z, p.kl_weight_h),
+                                PointSubsets(points, p.num_points), configs["vae"], output_dir, diffusion, progress)
+    fixed = points[:, : p.num_points]  # a fixed half of each shape's points for the latents
+    z_scale, h_scale = model.set_latent_scales(fixed)
+    z_mu, z_logvar, h_mu, h_logvar = encode_latents(model, fixed)
+    caption_ids = torch.arange(len(data.captions))
+    results["global_prior"] = _run_stage(
+        "global_prior", model, model.global_prior, GlobalPriorLoss(schedule, z_scale, data.captions, cond_drop_prob),
+        (z_mu, z_logvar, torch.from_numpy(data.labels), caption_ids), configs["global_prior"], output_dir, diffusion, progress)
+    results["point_prior"] = _run_stage(
+        "point_prior", model, model.point_prior, PointPriorLoss(schedule, z_scale, h_scale),
+        (h_mu, h_logvar, z_mu, z_logvar), configs["point_prior"], output_dir, diffusion, progress)
+
+    PointCloudGenerator(model, diffusion).save_pretrained(output_dir, dict(model.state_dict()))
+    final = results["point_prior"]
+    write_train_record(output_dir, command or f"mmdiff train pointcloud --preset {preset} --out {output_dir}",
+                       configs["point_prior"], final, {
+                           "preset": preset, "preset_config": asdict(p), "seconds_total_this_run": round(time.perf_counter() - t0, 1),
+                           "stages": {s: {"train_config": asdict(configs[s]), "steps": r.steps, "resumed_from": r.resumed_from,
+                                          "seconds_this_run": round(r.seconds, 1),
+                                          "final_loss_mean_last_100": float(np.mean(r.losses[-100:])) if r.losses else None}
+                                      for s, r in results.items()},
+                           "latent_scales": {"z": z_scale, "h": h_scale},
+                           "dataset": str(data_root) if data_root else f"procedural ({len(data.categories)} categories, "
+                                                                       f"{p.train_per_category} train shapes each)",
+                       })
+    return final

@@ -1,0 +1,68 @@
+"""Point-cloud metrics against closed forms and brute force, and the family's evaluation on a tiny model."""
+from itertools import permutations
+
+import numpy as np
+import pytest
+import torch
+
+from evaluation.pointcloud import chamfer_matrix, emd_exact, emd_matrix, emd_sinkhorn, set_metrics
+from generators.pointcloud import RefineOptions
+from generators.pointcloud.data import procedural_shape
+from generators.pointcloud.evaluate import evaluate_pointcloud
+
+
+def test_chamfer_closed_form():
+    x = np.zeros((1, 4, 3), np.float32)
+    y = x + np.array([0.0, 0.0, 2.0], np.float32)
+    assert np.allclose(chamfer_matrix(x, y), [[8.0]]) and np.allclose(chamfer_matrix(x, x), 0)
+
+
+def test_exact_emd_matches_brute_force():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
+    brute = min(np.linalg.norm(x - y[list(p)], axis=1).mean() for p in permutations(range(6)))
+    assert emd_exact(x, y) == pytest.approx(brute)
+
+
+def test_sinkhorn_emd_approximates_exact_from_above():
+    clouds = [procedural_shape(c, "test", i, 64)[0] for c in ("chair", "lamp", "car") for i in range(2)]
+    ratios = []
+    for i in range(len(clouds)):
+        for j in range(i + 1, len(clouds)):
+            exact = emd_exact(clouds[i], clouds[j])
+            approx = float(emd_sinkhorn(torch.tensor(clouds[i])[None], torch.tensor(clouds[j])[None])[0])
+            ratios.append(approx / exact)
+    ratios = np.array(ratios)
+    assert (ratios >= 1 - 1e-6).all()  # a feasible plan never beats the optimum
+    assert ratios.mean() < 1.05 and ratios.max() < 1.25
+    a = np.stack(clouds[:2])
+    assert np.allclose(emd_matrix(a, a, exact=False), emd_matrix(a, a, exact=False).T, rtol=0.1, atol=1e-3)
+
+
+def test_set_metrics_extremes():
+    rng = np.random.default_rng(1)
+    ref = rng.normal(size=(6, 32, 3)).astype(np.float32)
+    same = set_metrics(chamfer_matrix(ref + 1e-3, ref), chamfer_matrix(ref + 1e-3, ref + 1e-3), chamfer_matrix(ref, ref))
+    assert same["cov"] == 1.0 and same["1-nna"] == 0.0 and same["mmd"] < 1e-4
+    far = ref + 100.0
+    apart = set_metrics(chamfer_matrix(far, ref), chamfer_matrix(far, far), chamfer_matrix(ref, ref))
+    assert apart["1-nna"] == 1.0 and apart["mmd"] > 1e4
+    collapsed = np.repeat(ref[:1], 6, axis=0)
+    mode = set_metrics(chamfer_matrix(collapsed, ref), chamfer_matrix(collapsed, collapsed), chamfer_matrix(ref, ref))
+    assert mode["cov"] == pytest.approx(1 / 6)
+    with pytest.raises(ValueError, match="distance matrices"):
+        set_metrics(np.zeros((2, 3)), np.zeros((2, 2)), np.zeros((2, 2)))
+
+
+def test_evaluate_tiny_model_values_in_range(tiny_gen):
+    metrics = evaluate_pointcloud(tiny_gen, per_category=3, num_points=48, steps=2, emd_points=24,
+                                  refine_per_category=1, categories=["chair", "mug"],
+                                  refine_options=RefineOptions(resolution=32))
+    assert set(metrics["per_category"]) == {"chair", "mug"}
+    for values in metrics["per_category"].values():
+        for key in ("1-nna-cd", "cov-cd", "1-nna-emd", "cov-emd", "watertight", "refine_watertight"):
+            assert 0.0 <= values[key] <= 1.0
+        assert values["mmd-cd"] >= 0 and values["mmd-emd"] >= 0 and values["refine_cd_percent"] >= 0
+    assert set(metrics["done_when"]) == {"1-nna-cd", "cov-cd", "watertight", "refine"}
+    with pytest.raises(ValueError, match="categories must be among"):
+        evaluate_pointcloud(tiny_gen, per_category=2, categories=["car"])

@@ -1,0 +1,59 @@
+"""Training the three stages of the tiny preset: the folder, the record, and an exact resume after a crash."""
+import json
+
+import pytest
+import torch
+
+import generators.pointcloud.train as train_module
+from generators.core.checkpoint import load_tensors
+from generators.pointcloud import PointCloudGenerator, train_pointcloud
+from generators.pointcloud.presets import PRESETS, get_preset
+
+
+def test_tiny_training_publishes_a_loadable_folder(tiny_checkpoint):
+    record = json.loads((tiny_checkpoint / "training.json").read_text())
+    assert set(record["stages"]) == {"vae", "global_prior", "point_prior"}
+    assert all(s["steps"] == 6 and s["resumed_from"] == 0 for s in record["stages"].values())
+    assert record["command"].startswith("mmdiff train pointcloud --preset tiny")
+    for stage in ("vae", "global_prior", "point_prior"):
+        assert (tiny_checkpoint / "stages" / stage / "training_state" / "state.json").is_file()
+    gen = PointCloudGenerator.from_pretrained(tiny_checkpoint)
+    # the folder holds the EMA weights of every stage
+    ema = load_tensors(tiny_checkpoint / "stages" / "point_prior" / "training_state" / "ema.safetensors")
+    name, value = next(iter(ema.items()))
+    assert torch.equal(gen.model.point_prior.state_dict()[name], value)
+
+
+def test_resume_after_a_crash_is_exact(tmp_path, monkeypatch):
+    straight = tmp_path / "straight"
+    train_pointcloud(straight, "tiny", max_steps=4, checkpoint_every=2, progress=False)
+
+    real_train = train_module.train
+
+    def crashing(module, loss, data, config, stage_dir, **kwargs):
+        if stage_dir.name == "point_prior":  # stop after the point prior's first checkpoint
+            real_train(module, loss, data, type(config)(**{**config.__dict__, "max_steps": 2}), stage_dir, **kwargs)
+            raise RuntimeError("simulated crash")
+        return real_train(module, loss, data, config, stage_dir, **kwargs)
+
+    crashed = tmp_path / "crashed"
+    monkeypatch.setattr(train_module, "train", crashing)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train_pointcloud(crashed, "tiny", max_steps=4, checkpoint_every=2, progress=False)
+    assert (crashed / "config.json").is_file()  # the folder was already published at the checkpoint
+    monkeypatch.setattr(train_module, "train", real_train)
+    result = train_pointcloud(crashed, "tiny", max_steps=4, checkpoint_every=2, progress=False)
+    assert result.resumed_from == 2 and result.steps == 4
+    record = json.loads((crashed / "training.json").read_text())
+    assert record["stages"]["vae"]["resumed_from"] == 4  # finished stages are not trained again
+    a = load_tensors(straight / "model.safetensors")
+    b = load_tensors(crashed / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_presets_and_bad_arguments(tmp_path):
+    assert {"tiny", "small", "base"} <= set(PRESETS)
+    small = get_preset("small")
+    assert len(small.categories) == 11 and small.text
+    with pytest.raises(ValueError, match="preset must be one of"):
+        train_pointcloud(tmp_path, "huge")
