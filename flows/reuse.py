@@ -52,7 +52,8 @@ def mark_complete(folder: Path, digest: str, record: dict[str, Any]) -> None:
 
 
 def publish_folder(source: Path, target: Path) -> Path:
-    """Publish a checkpoint folder's files (not its training state) to ``target`` as a whole.
+    """Publish a checkpoint folder's files (not its training state) to ``target`` as a whole; files of the
+    target that the source does not have are removed.
 
     Uses the core's staged publish: ``target`` holds either its previous version or the new one,
     whenever the process is killed.
@@ -61,7 +62,7 @@ def publish_folder(source: Path, target: Path) -> Path:
     if not (source / "config.json").is_file():
         raise ValueError(f"publish: {source} is not a checkpoint folder (no config.json)")
     listed = verify_manifest_entries(source)
-    with staged_publish(target) as stage:
+    with staged_publish(target, clean=True) as stage:
         names = []
         for path in sorted(source.iterdir()):
             if path.is_file() and not path.name.startswith(".") and path.name != MANIFEST_NAME:

@@ -195,13 +195,14 @@ def load_state_checked(module: nn.Module, state: dict[str, torch.Tensor], source
 
 
 @contextmanager
-def staged_publish(directory: str | os.PathLike) -> Iterator[Path]:
+def staged_publish(directory: str | os.PathLike, clean: bool = False) -> Iterator[Path]:
     """Write a complete new version of ``directory`` into the yielded staging folder, then publish it.
 
     The caller writes every file and the manifest (:func:`write_manifest`, last) into the staging
     folder. On leaving the block each staged file is hard-linked into ``directory`` with an atomic
     rename, then the manifest; files of the previous version that the new manifest does not list are
-    removed; the staging folder goes last. If the block raises, ``directory`` is untouched.
+    removed (with ``clean``, every top-level file the new version does not have); the staging folder
+    goes last. If the block raises, ``directory`` is untouched.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -220,7 +221,10 @@ def staged_publish(directory: str | os.PathLike) -> Iterator[Path]:
         with atomic_path(directory / name) as tmp:
             os.unlink(tmp)
             os.link(stage / name, tmp)
-    for name in set(old) - set(new):
+    stale = set(old) - set(new)
+    if clean:
+        stale |= {p.name for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")} - set(others)
+    for name in stale - {MANIFEST_NAME}:
         (directory / name).unlink(missing_ok=True)
     shutil.rmtree(stage, ignore_errors=True)
 
