@@ -51,4 +51,4 @@ def train_floorplan_classifier(params: TrainFloorplanClassifierParams, out: Path
 
     if out is None:
         raise ValueError("--out is required: the folder for the classifier checkpoint")
-    return train(out, steps=params.steps, num_plans=params.num_plans, seed=params.seed)
+    return train(out, steps=params.steps, num_plans=params.num_plans, seed=params.seed, command=command_line())

@@ -40,7 +40,8 @@ def render(plans: list[Floorplan]) -> torch.Tensor:
 
 
 def train_floorplan_classifier(output_dir: str | os.PathLike, steps: int = 1500, num_plans: int = 4000,
-                               num_test: int = 400, seed: int = 0, batch_size: int = 64, width: int = 16) -> dict[str, Any]:
+                               num_test: int = 400, seed: int = 0, batch_size: int = 64, width: int = 16,
+                               command: str = "") -> dict[str, Any]:
     """Train the realism classifier (room count from the rendered plan) on procedural train plans;
     writes a checkpoint folder with ``metrics.json`` (held-out accuracy) and returns the metrics."""
     t0 = time.perf_counter()
@@ -52,8 +53,9 @@ def train_floorplan_classifier(output_dir: str | os.PathLike, steps: int = 1500,
     save_model(output_dir, model)
     metrics = {"held_out_accuracy": acc, "final_loss": float(np.mean(losses[-50:])), "steps": steps,
                "n_train": len(train), "n_test": len(test), "seconds": round(time.perf_counter() - t0, 1),
-               "command": f"train_floorplan_classifier({str(output_dir)!r}, steps={steps}, num_plans={num_plans}, "
-                          f"num_test={num_test}, seed={seed}, batch_size={batch_size}, width={width})"}
+               "command": command or f"train_floorplan_classifier({str(output_dir)!r}, steps={steps}, "
+                                     f"num_plans={num_plans}, num_test={num_test}, seed={seed}, batch_size={batch_size}, "
+                                     f"width={width})"}
     atomic_write_json(Path(output_dir) / "metrics.json", metrics)
     return metrics
 
