@@ -69,7 +69,7 @@ FAMILY = Family(
                 cli_skip=("output_root",)),
         Command("refine", None, p.RefineParams, _lazy(c, "refine_pointcloud"),
                 "Refine any point cloud (PLY, XYZ, NPY) into a mesh.", out="mesh file (.obj .glb .stl .ply)",
-                out_required=True, out_formats=(".obj", ".glb", ".stl", ".ply", ".png")),
+                out_required=True, out_formats=(".obj", ".glb", ".stl", ".ply", ".png"), arguments=("points",)),
     ),
     deployments=_deployments,
     warm_flows=_warm_flows,

@@ -94,11 +94,11 @@ def test_cli_cells_generate_and_refine(trained, tmp_path):
     assert trimesh.load(tmp_path / "mug.glb", force="mesh").faces.shape[0] > 0
     cloud = procedural_shape("lamp", "test", 0, 2048)[0]
     np.save(tmp_path / "lamp.npy", cloud)
-    out = runner.invoke(cli, ["refine", "--points", str(tmp_path / "lamp.npy"), "--resolution", "48",
+    out = runner.invoke(cli, ["refine", str(tmp_path / "lamp.npy"), "--resolution", "48",
                               "--out", str(tmp_path / "lamp.obj")])
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["watertight"] is True
     bad = tmp_path / "bad.xyz"
     bad.write_text("1 2 3\nnan 0 0\n" * 20)
-    out = runner.invoke(cli, ["refine", "--points", str(bad), "--out", str(tmp_path / "bad.obj")])
+    out = runner.invoke(cli, ["refine", str(bad), "--out", str(tmp_path / "bad.obj")])
     assert out.exit_code != 0 and "NaN or inf" in out.output and not (tmp_path / "bad.obj").exists()
