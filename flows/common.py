@@ -1,7 +1,7 @@
 """Shared orchestration plumbing for every family's flows: run folders, I/O retries, logging."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from prefect import get_run_logger, task
 
@@ -48,3 +48,24 @@ def command_line() -> str:
     if Path(sys.argv[0]).name in ("mmdiff", "__main__.py"):
         return shlex.join(["mmdiff", *sys.argv[1:]])
     return ""
+
+
+def lazy(module: str, name: str) -> Callable[..., Any]:
+    """A function that imports ``module`` on its first call and forwards to its ``name``: registry records
+    name their commands and steps without importing Prefect flows or torch when the CLI starts."""
+    import importlib
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    call.__name__ = name
+    return call
+
+
+def training_device(device: str | None = None) -> str:
+    """``device`` when given, else the first GPU if there is one, else the CPU."""
+    if device:
+        return device
+    import torch
+
+    return "cuda:0" if torch.cuda.is_available() else "cpu"

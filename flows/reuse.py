@@ -47,6 +47,18 @@ def is_complete(folder: Path, digest: str) -> bool:
         return False
 
 
+def reused_run(folder: str | Path, digest: str) -> dict[str, Any] | None:
+    """The summary a training task returns when ``folder`` already holds a finished run for ``digest``, else None."""
+    out = Path(folder)
+    if not is_complete(out, digest):
+        return None
+    from .common import log
+
+    log(f"reusing {out}: dataset, config and code version unchanged (fingerprint {digest[:16]})")
+    steps = json.loads((out / MARKER).read_text())["steps"]
+    return {"reused": True, "folder": str(folder), "steps": steps, "resumed_from": None, "seconds": 0.0}
+
+
 def mark_complete(folder: Path, digest: str, record: dict[str, Any]) -> None:
     atomic_write_json(folder / MARKER, {"fingerprint": digest, **record})
 

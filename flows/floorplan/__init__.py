@@ -4,21 +4,15 @@ Flows and tasks are imported only when used, so that the CLI starts without impo
 """
 from __future__ import annotations
 
-import importlib
 from typing import Any, Callable, Mapping
 
+from ..common import lazy
 from ..registry import Command, ComposedStep, Family, StepContext, StepResult
 from . import params as p
 
 
 def _lazy(module: str, name: str) -> Callable[..., Any]:
-    """A function that imports ``flows.floorplan.<module>`` on first call and forwards to ``name``."""
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        return getattr(importlib.import_module(f"flows.floorplan.{module}"), name)(*args, **kwargs)
-
-    call.__name__ = name
-    return call
+    return lazy(f"flows.floorplan.{module}", name)
 
 
 def _load_floorplan(path: str, device: str) -> Any:

@@ -18,10 +18,10 @@ from prefect.cache_policies import NO_CACHE
 
 from .. import model_cache
 from ..artifacts import Progress, artifact_key
-from ..common import IO_RETRIES, log
+from ..common import IO_RETRIES, log, training_device
 from ..gpu import device_slot
 from ..report import GalleryRow, Report
-from ..reuse import code_version, fingerprint, is_complete, mark_complete, publish_folder
+from ..reuse import code_version, fingerprint, mark_complete, publish_folder, reused_run
 from .params import TrainImageParams
 
 CODE_PATHS = ("generators/core", "generators/image")
@@ -37,12 +37,6 @@ def shard_labels(labels: list[int], shard_size: int) -> list[tuple[int, int, lis
     if shard_size < 1:
         raise ValueError(f"shard_size must be >= 1, got {shard_size}")
     return [(i, start, labels[start:start + shard_size]) for i, start in enumerate(range(0, len(labels), shard_size))]
-
-
-def _training_device() -> str:
-    import torch
-
-    return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
 def dataset_version(preset: str) -> str:
@@ -93,10 +87,9 @@ def train_task(folder: str, digest: str, params: TrainImageParams, command: str 
     from generators.image.train import train_image
 
     out = Path(folder)
-    if is_complete(out, digest):
-        log(f"reusing {out}: dataset, config and code version unchanged (fingerprint {digest[:16]})")
-        return {"reused": True, "folder": folder, "steps": json.loads((out / "fingerprint.json").read_text())["steps"],
-                "resumed_from": None, "seconds": 0.0}
+    reused = reused_run(out, digest)
+    if reused is not None:
+        return reused
     total = params.max_steps or PRESETS[params.preset].max_steps
     progress = Progress(artifact_key("train-image-progress"), f"training {params.preset} for {total} steps")
     stop = threading.Event()
@@ -104,7 +97,7 @@ def train_task(folder: str, digest: str, params: TrainImageParams, command: str 
     watcher.start()
     t0 = time.perf_counter()
     try:
-        with device_slot(_training_device()):
+        with device_slot(training_device()):
             if params.num_processes > 1:
                 from .launch import accelerate_train
 

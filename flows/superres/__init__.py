@@ -4,11 +4,11 @@ Flows and tasks are imported only when used, so that the CLI starts without impo
 """
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..common import lazy
 from ..registry import Command, ComposedStep, Family, StepContext, StepResult
 from . import params as p
 
@@ -16,13 +16,7 @@ CODE_PATHS = ("generators/core", "generators/superres", "conditioning", "evaluat
 
 
 def _lazy(module: str, name: str) -> Callable[..., Any]:
-    """A function that imports ``flows.superres.<module>`` on first call and forwards to ``name``."""
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        return getattr(importlib.import_module(f"flows.superres.{module}"), name)(*args, **kwargs)
-
-    call.__name__ = name
-    return call
+    return lazy(f"flows.superres.{module}", name)
 
 
 def _load_superres(path: str, device: str) -> Any:

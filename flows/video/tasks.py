@@ -16,21 +16,13 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from .. import model_cache
-from ..common import IO_RETRIES, log
+from ..common import IO_RETRIES, log, training_device
 from ..gpu import device_slot
 from ..report import GalleryRow, Report
-from ..reuse import code_version, fingerprint, is_complete, mark_complete, publish_folder
+from ..reuse import code_version, fingerprint, mark_complete, publish_folder, reused_run
 from .params import GenerateVideoParams, TrainVideoParams
 
 CODE_PATHS = ("generators/core", "generators/video", "conditioning")
-
-
-def _training_device(device: str | None) -> str:
-    import torch
-
-    if device:
-        return device
-    return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
 def dataset_version(preset: str) -> str:
@@ -70,12 +62,11 @@ def train_task(folder: str, digest: str, params: TrainVideoParams, command: str 
     from generators.video.train import train_video
 
     out = Path(folder)
-    if is_complete(out, digest):
-        log(f"reusing {out}: dataset, config and code version unchanged (fingerprint {digest[:16]})")
-        steps = json.loads((out / "fingerprint.json").read_text())["steps"]
-        return {"reused": True, "folder": folder, "steps": steps, "resumed_from": None, "seconds": 0.0}
+    reused = reused_run(out, digest)
+    if reused is not None:
+        return reused
     t0 = time.perf_counter()
-    device = _training_device(params.device)
+    device = training_device(params.device)
     with device_slot(device):
         result = train_video(out, params.preset, params.max_steps, params.seed, params.mixed_precision,
                              params.checkpoint_every, params.device, command=command or "prefect flow train_video",

@@ -1,7 +1,6 @@
 """The text encoder with the network switched off (HF_HUB_OFFLINE=1 and sockets refused)."""
 import shutil
 import socket
-import warnings
 
 import pytest
 import torch
