@@ -95,3 +95,36 @@ def test_values_the_reliability_issue_named_are_refused(tiny_checkpoint, tmp_pat
         result = CliRunner().invoke(build_cli(), ["generate", "image", *ck, "--out", str(tmp_path / "o"), *args])
         assert result.exit_code == 2 and result.output.startswith("error: "), (args, result.output)
         assert not (tmp_path / "o").exists()
+
+
+FLOORPLAN = Path(__file__).resolve().parents[2] / "data" / "checkpoints" / "floorplan"
+GRAPHS = st.one_of(
+    st.sampled_from([
+        '{"rooms": [{"id": "a", "room_type": "kitchen"}, {"id": "b", "room_type": "bedroom"}], "doors": [["a", "b"]]}',
+        '{"rooms": [{"id": "a", "room_type": "spaceship"}], "doors": []}',
+        '{"rooms": [{"id": "a", "room_type": "kitchen"}], "doors": [["a", "a"]]}',
+        '{"rooms": [{"id": "a", "room_type": "kitchen"}, {"id": "a", "room_type": "bedroom"}], "doors": []}',
+        '{"rooms": [], "doors": []}', "[1, 2]", "{", "", "\\u0000",
+        '{"rooms": [{"id": "r%d", "room_type": "bedroom"}], "doors": []}' % 1,
+        '{"rooms": [' + ",".join('{"id": "r%d", "room_type": "bedroom"}' % i for i in range(40)) + '], "doors": []}',
+        '{"rooms": [{"id": "a", "room_type": "kitchen", "area": -3}], "doors": []}',
+    ]),
+    st.text(max_size=60),
+)
+
+
+@pytest.mark.skipif(not (FLOORPLAN / "config.json").is_file(), reason="no shipped floorplan checkpoint")
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(data=st.data())
+def test_generate_floorplan_never_crashes(fuzz_dir, data):
+    graph = fuzz_dir / "graph.json"
+    graph.write_text(data.draw(GRAPHS), errors="surrogateescape")
+    out = data.draw(_paths(fuzz_dir))
+    existed = Path(out).exists()
+    args = ["generate", "floorplan", "--checkpoint", str(FLOORPLAN), "--graph", data.draw(
+        st.sampled_from([str(graph), str(graph), str(fuzz_dir / "missing.json"), str(fuzz_dir)])),
+        "--out", out, "--num", data.draw(st.sampled_from(["1", "2", "0", "-1", "1000000", "x"])),
+        "--num-inference-steps", data.draw(st.sampled_from(["2", "0", "nan", "100000000"])),
+        "--guidance-scale", data.draw(NUMBERS), "--seed", data.draw(NUMBERS)]
+    result = CliRunner().invoke(build_cli(), args)
+    _check(result, out, existed)
