@@ -1,7 +1,7 @@
 """Shared orchestration plumbing for every family's flows: run folders, I/O retries, logging."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from prefect import get_run_logger, task
 
@@ -69,3 +69,23 @@ def training_device(device: str | None = None) -> str:
     import torch
 
     return "cuda:0" if torch.cuda.is_available() else "cpu"
+
+
+def form_overrides(defaults: Mapping[str, Any], family: str) -> dict[str, str]:
+    """The dashboard-form defaults ``mmdiff serve`` was given for ``family``: its checkpoint and the output root."""
+    from pathlib import Path
+
+    overrides: dict[str, str] = {}
+    checkpoint = (defaults.get("checkpoints") or {}).get(family)
+    if checkpoint:
+        overrides["checkpoint"] = str(Path(checkpoint).resolve())
+    if defaults.get("output_root"):
+        overrides["output_root"] = str(Path(defaults["output_root"]).resolve())
+    return overrides
+
+
+def nightly(cron: str, defaults: Mapping[str, Any]) -> Any:
+    """A UTC cron schedule, or None when ``mmdiff serve --no-schedules``."""
+    from prefect.schedules import Cron
+
+    return Cron(cron, timezone="UTC") if defaults.get("schedules", True) else None

@@ -1,11 +1,11 @@
 """The floorplan family's deployments (served by ``mmdiff serve``): train, generate, evaluate, nightly evaluation."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Mapping
 
 from prefect.deployments.runner import RunnerDeployment
-from prefect.schedules import Cron
+
+from ..common import form_overrides, nightly
 
 from .flows import evaluate_floorplan_flow, generate_floorplan_flow, train_floorplan_flow
 from .params import EvaluateFloorplanParams, GenerateFloorplanParams
@@ -15,15 +15,10 @@ NIGHTLY_EVALUATION_CRON = "45 2 * * *"
 
 def build_deployments(defaults: Mapping[str, Any]) -> list[RunnerDeployment]:
     """The floorplan deployments; ``defaults`` may set ``output_root``, ``checkpoints['floorplan']`` and ``schedules``."""
-    overrides: dict[str, Any] = {}
-    checkpoint = (defaults.get("checkpoints") or {}).get("floorplan")
-    if checkpoint:
-        overrides["checkpoint"] = str(Path(checkpoint).resolve())
-    if defaults.get("output_root"):
-        overrides["output_root"] = str(Path(defaults["output_root"]).resolve())
+    overrides = form_overrides(defaults, "floorplan")
     generate = GenerateFloorplanParams(**overrides).model_dump(mode="json")
     evaluate = EvaluateFloorplanParams(**overrides).model_dump(mode="json")
-    nightly = Cron(NIGHTLY_EVALUATION_CRON, timezone="UTC") if defaults.get("schedules", True) else None
+    schedule = nightly(NIGHTLY_EVALUATION_CRON, defaults)
     tags = ["mmdiff", "floorplan"]
     return [
         train_floorplan_flow.to_deployment(name="train-floorplan", tags=tags,
@@ -33,6 +28,6 @@ def build_deployments(defaults: Mapping[str, Any]) -> list[RunnerDeployment]:
         evaluate_floorplan_flow.to_deployment(name="evaluate-floorplan", tags=tags, parameters={"params": evaluate},
                                               description="Compatibility, overlap, room match, doors, diversity, realism."),
         evaluate_floorplan_flow.to_deployment(name="nightly-evaluation", tags=tags, parameters={"params": evaluate},
-                                              schedule=nightly,
+                                              schedule=schedule,
                                               description="Nightly evaluation of the floorplan checkpoint (02:45 UTC)."),
     ]

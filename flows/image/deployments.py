@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron, Schedule
 
+from ..common import form_overrides
 from ..params import load_params
 from .flows import (DEFAULT_PARAMS_FILE, evaluate_image_flow, generate_image_flow, generate_image_from_file_flow,
                     train_image_flow)
@@ -33,12 +34,7 @@ def build_deployments(defaults: Mapping[str, Any]) -> list[RunnerDeployment]:
     ``params_files['image']`` (the nightly generation's JSON file) and ``schedules`` (attach the crons)."""
     params_file = (defaults.get("params_files") or {}).get("image") or DEFAULT_PARAMS_FILE
     load_params(params_file, GenerateImageParams)  # a broken file fails at registration, not at 03:00
-    overrides: dict[str, Any] = {}
-    checkpoint = (defaults.get("checkpoints") or {}).get("image")
-    if checkpoint:
-        overrides["checkpoint"] = str(Path(checkpoint).resolve())
-    if defaults.get("output_root"):
-        overrides["output_root"] = str(Path(defaults["output_root"]).resolve())
+    overrides = form_overrides(defaults, "image")
     schedules = bool(defaults.get("schedules", True))
     generate = GenerateImageParams(**overrides).model_dump(mode="json")
     evaluate = EvaluateImageParams(**overrides).model_dump(mode="json")

@@ -2,11 +2,11 @@
 evaluate / refine forms, and the nightly evaluation at 02:30 UTC."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Mapping
 
 from prefect.deployments.runner import RunnerDeployment
-from prefect.schedules import Cron
+
+from ..common import form_overrides, nightly
 
 from .flows import evaluate_pointcloud_flow, generate_pointcloud_flow, train_pointcloud_flow
 from .params import EvaluatePointCloudParams, GeneratePointCloudParams
@@ -16,15 +16,10 @@ NIGHTLY_EVALUATION_CRON = "30 2 * * *"
 
 def build_deployments(defaults: Mapping[str, Any]) -> list[RunnerDeployment]:
     """``defaults`` may set ``output_root``, ``checkpoints['pointcloud']`` and ``schedules`` (attach the cron)."""
-    overrides: dict[str, Any] = {}
-    checkpoint = (defaults.get("checkpoints") or {}).get("pointcloud")
-    if checkpoint:
-        overrides["checkpoint"] = str(Path(checkpoint).resolve())
-    if defaults.get("output_root"):
-        overrides["output_root"] = str(Path(defaults["output_root"]).resolve())
+    overrides = form_overrides(defaults, "pointcloud")
     generate = GeneratePointCloudParams(label=["chair"], **overrides).model_dump(mode="json")
     evaluate = EvaluatePointCloudParams(**overrides).model_dump(mode="json")
-    nightly = Cron(NIGHTLY_EVALUATION_CRON, timezone="UTC") if defaults.get("schedules", True) else None
+    schedule = nightly(NIGHTLY_EVALUATION_CRON, defaults)
     tags = ["mmdiff", "pointcloud"]
     return [
         train_pointcloud_flow.to_deployment(name="train-pointcloud", tags=tags,
@@ -34,5 +29,5 @@ def build_deployments(defaults: Mapping[str, Any]) -> list[RunnerDeployment]:
         evaluate_pointcloud_flow.to_deployment(name="evaluate-pointcloud", tags=tags, parameters={"params": evaluate},
                                                description="MMD / COV / 1-NNA per category and mesh quality."),
         evaluate_pointcloud_flow.to_deployment(name="nightly-evaluation", tags=tags, parameters={"params": evaluate},
-                                               schedule=nightly, description="Nightly evaluation (02:30 UTC)."),
+                                               schedule=schedule, description="Nightly evaluation (02:30 UTC)."),
     ]

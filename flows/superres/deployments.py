@@ -3,11 +3,11 @@ cascade, and the nightly evaluation."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from prefect.deployments.runner import RunnerDeployment
-from prefect.schedules import Cron
+
+from ..common import form_overrides, nightly
 
 from .flows import (
     evaluate_cascade_flow,
@@ -23,14 +23,9 @@ NIGHTLY_EVALUATION_CRON = "0 4 * * *"
 
 def build_deployments(defaults: Mapping[str, Any]) -> list[RunnerDeployment]:
     """The deployments; ``defaults`` may set ``output_root``, ``checkpoints['superres' | 'cascade']`` and ``schedules``."""
-    checkpoints = defaults.get("checkpoints") or {}
-    common: dict[str, Any] = {}
-    if defaults.get("output_root"):
-        common["output_root"] = str(Path(defaults["output_root"]).resolve())
-    sr = {**common, **({"checkpoint": str(Path(checkpoints["superres"]).resolve())} if checkpoints.get("superres") else {})}
-    cascade = {**common, **({"checkpoint": str(Path(checkpoints["cascade"]).resolve())} if checkpoints.get("cascade") else {})}
+    sr, cascade = form_overrides(defaults, "superres"), form_overrides(defaults, "cascade")
     evaluate = EvaluateSuperresParams(**sr).model_dump(mode="json")
-    nightly = Cron(NIGHTLY_EVALUATION_CRON, timezone="UTC") if defaults.get("schedules", True) else None
+    schedule = nightly(NIGHTLY_EVALUATION_CRON, defaults)
     tags = ["mmdiff", "superres"]
     return [
         train_superres_flow.to_deployment(name="train-superres", tags=tags,
@@ -40,7 +35,7 @@ def build_deployments(defaults: Mapping[str, Any]) -> list[RunnerDeployment]:
         evaluate_superres_flow.to_deployment(name="evaluate-superres", tags=tags, parameters={"params": evaluate},
                                              description="PSNR, SSIM, HF energy and consistency on held-out photos."),
         evaluate_superres_flow.to_deployment(name="nightly-evaluation", tags=tags, parameters={"params": evaluate},
-                                             schedule=nightly,
+                                             schedule=schedule,
                                              description="Nightly evaluation of the x4 checkpoint (04:00 UTC)."),
         generate_cascade_flow.to_deployment(name="generate-cascade", tags=tags,
                                             description="Prompt -> base -> super-resolution stages, every stage shown."),

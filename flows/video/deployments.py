@@ -1,11 +1,11 @@
 """The video family's deployments (served by ``mmdiff serve``): train, generate, evaluate, nightly evaluation."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Mapping
 
 from prefect.deployments.runner import RunnerDeployment
-from prefect.schedules import Cron
+
+from ..common import form_overrides, nightly
 
 from .flows import evaluate_video_flow, generate_video_flow, train_video_flow
 from .params import EvaluateVideoParams, GenerateVideoParams
@@ -15,15 +15,10 @@ NIGHTLY_EVALUATION_CRON = "30 2 * * *"
 
 def build_deployments(defaults: Mapping[str, Any]) -> list[RunnerDeployment]:
     """The video deployments; ``defaults`` may set ``output_root``, ``checkpoints['video']`` and ``schedules``."""
-    overrides: dict[str, Any] = {}
-    checkpoint = (defaults.get("checkpoints") or {}).get("video")
-    if checkpoint:
-        overrides["checkpoint"] = str(Path(checkpoint).resolve())
-    if defaults.get("output_root"):
-        overrides["output_root"] = str(Path(defaults["output_root"]).resolve())
+    overrides = form_overrides(defaults, "video")
     generate = GenerateVideoParams(**overrides).model_dump(mode="json")
     evaluate = EvaluateVideoParams(**overrides).model_dump(mode="json")
-    nightly = Cron(NIGHTLY_EVALUATION_CRON, timezone="UTC") if defaults.get("schedules", True) else None
+    schedule = nightly(NIGHTLY_EVALUATION_CRON, defaults)
     tags = ["mmdiff", "video"]
     return [
         train_video_flow.to_deployment(name="train-video", tags=tags,
@@ -33,6 +28,6 @@ def build_deployments(defaults: Mapping[str, Any]) -> list[RunnerDeployment]:
         evaluate_video_flow.to_deployment(name="evaluate-video", tags=tags, parameters={"params": evaluate},
                                           description="Digit, motion, identity, FVD-style and long-clip metrics."),
         evaluate_video_flow.to_deployment(name="nightly-evaluation", tags=tags, parameters={"params": evaluate},
-                                          schedule=nightly,
+                                          schedule=schedule,
                                           description="Nightly evaluation of the video checkpoint (02:30 UTC)."),
     ]
