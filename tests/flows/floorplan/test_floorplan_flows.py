@@ -17,18 +17,8 @@ from flows.floorplan.params import FloorplanSection, GenerateFloorplanParams, Tr
 from flows.floorplan.tasks import fingerprint_task
 
 
-@pytest.fixture(scope="module", autouse=True)
-def floorplan_family():
-    """The family is not in the registry list yet: register it for these tests only."""
-    from flows import registry
-
-    registry.register(FAMILY)
-    yield FAMILY
-    registry.unregister(FAMILY.name)
-
-
 @pytest.fixture(scope="module")
-def published(tmp_path_factory, floorplan_family):
+def published(tmp_path_factory):
     """A tiny model trained through the flow (after a "killed" first run), then published."""
     from generators.floorplan import train_floorplan
 

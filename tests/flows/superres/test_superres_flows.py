@@ -24,18 +24,8 @@ from flows.superres.params import SuperresSection, TrainSuperresParams, UpscaleP
 from flows.superres.tasks import fingerprint_task
 
 
-@pytest.fixture(scope="module", autouse=True)
-def superres_family():
-    """The family is not in the registry list yet: register it for these tests only."""
-    from flows import registry
-
-    registry.register(FAMILY)
-    yield FAMILY
-    registry.unregister(FAMILY.name)
-
-
 @pytest.fixture(scope="module")
-def published(tmp_path_factory, superres_family):
+def published(tmp_path_factory):
     """A tiny model trained through the flow (after a "killed" first run), then published; and a tiny cascade."""
     from generators.superres.evaluate import train_crop_classifier
     from generators.superres.train import train_cascade, train_superres

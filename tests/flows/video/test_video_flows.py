@@ -18,18 +18,8 @@ from flows.video.params import GenerateVideoParams, TrainVideoParams, VideoSecti
 from flows.video.tasks import fingerprint_task
 
 
-@pytest.fixture(scope="module", autouse=True)
-def video_family():
-    """The family is not in the registry list yet: register it for these tests only."""
-    from flows import registry
-
-    registry.register(FAMILY)
-    yield FAMILY
-    registry.unregister(FAMILY.name)
-
-
 @pytest.fixture(scope="module")
-def published(tmp_path_factory, video_family):
+def published(tmp_path_factory):
     """A tiny model trained through the flow (after a "killed" first run), then published."""
     from generators.video.train import train_video
 
