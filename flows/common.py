@@ -1,9 +1,13 @@
 """Shared orchestration plumbing for every family's flows: run folders, I/O retries, logging."""
 from __future__ import annotations
 
+import threading
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from prefect import get_run_logger, task
+from prefect import flow, get_run_logger, task
+
+from generators.core.checkpoint import atomic_write_json
 
 from .report import new_run_dir
 
@@ -33,10 +37,73 @@ def log(message: str) -> None:
         print(message, file=sys.stderr)
 
 
+# Run folders made by each flow run still in progress: flow-run id -> folders (see settle_run_dirs).
+_RUN_DIRS: dict[str, list[str]] = {}
+_RUN_DIRS_LOCK = threading.Lock()
+
+
+def _flow_run_id() -> str | None:
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    task_ctx = TaskRunContext.get()
+    if task_ctx is not None and task_ctx.task_run.flow_run_id is not None:
+        return str(task_ctx.task_run.flow_run_id)
+    flow_ctx = FlowRunContext.get()
+    return str(flow_ctx.flow_run.id) if flow_ctx is not None and flow_ctx.flow_run is not None else None
+
+
 @task(name="new-run-dir", **IO_RETRIES)
 def run_dir_task(output_root: str, name: str) -> str:
-    """A fresh ``output_root/<timestamp>-<name>-<id>`` folder."""
-    return str(new_run_dir(output_root, name).resolve())
+    """A fresh ``output_root/<timestamp>-<name>-<id>`` folder, settled by the flow's hooks if the run fails."""
+    path = str(new_run_dir(output_root, name).resolve())
+    run_id = _flow_run_id()
+    if run_id is not None:
+        with _RUN_DIRS_LOCK:
+            _RUN_DIRS.setdefault(run_id, []).append(path)
+    return path
+
+
+FAILED_SUFFIX = "-failed"
+
+
+def settle_failed_run_dir(path: str | Path, message: str = "") -> Path | None:
+    """A failed run's folder: removed when it holds nothing; else renamed ``<folder>-failed`` with a
+    ``failure.json`` inside, so a partial run is never mistaken for a finished one and nothing is lost."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return None
+    if not any(folder.iterdir()):
+        folder.rmdir()
+        return None
+    target = folder.with_name(folder.name + FAILED_SUFFIX)
+    folder.rename(target)
+    atomic_write_json(target / "failure.json", {"run_dir": str(folder), "message": message})
+    return target
+
+
+def settle_run_dirs(flow: Any, flow_run: Any, state: Any) -> None:
+    """Flow hook (failed or crashed): settle every run folder that this flow run made."""
+    with _RUN_DIRS_LOCK:
+        folders = _RUN_DIRS.pop(str(flow_run.id), [])
+    for folder in folders:
+        try:
+            settled = settle_failed_run_dir(folder, getattr(state, "message", "") or "")
+        except OSError as exc:
+            log(f"could not settle the failed run folder {folder}: {exc}")
+            continue
+        log(f"run failed: {'removed the empty run folder ' + folder if settled is None else f'partial outputs kept in {settled}'}")
+
+
+def forget_run_dirs(flow: Any, flow_run: Any, state: Any) -> None:
+    """Flow hook (completed): the run's folders are final."""
+    with _RUN_DIRS_LOCK:
+        _RUN_DIRS.pop(str(flow_run.id), None)
+
+
+def family_flow(name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+    """``@flow`` for every family's flows: prints logged, and run folders settled when the run fails."""
+    hooks = dict(on_failure=[settle_run_dirs], on_crashed=[settle_run_dirs], on_completion=[forget_run_dirs])
+    return flow(name=name, log_prints=True, **hooks, **kwargs)
 
 
 def command_line() -> str:

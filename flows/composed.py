@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from pydantic import Field, create_model
@@ -21,7 +21,7 @@ from generators.core.checkpoint import CheckpointError
 
 from . import registry
 from .artifacts import artifact_key, publish_report
-from .common import IO_RETRIES, run_dir_task
+from .common import IO_RETRIES, family_flow, run_dir_task
 from .params import Brief, FlowParams, Room, seed_field
 from .report import GalleryRow, Report
 
@@ -107,7 +107,7 @@ def run_composed(params: ComposedBase, families: list[registry.Family] | None = 
 ComposedParams = composed_params_model()
 
 
-@flow(name="composed", log_prints=True)
+@family_flow("composed")
 def composed_flow(params: ComposedParams = ComposedParams()) -> dict[str, Any]:  # type: ignore[valid-type]
     """From one brief, run every registered family's steps into one run folder with one report."""
     return run_composed(params)

@@ -45,6 +45,8 @@ class Command:
         cli_skip: fields of ``params`` that only the flow uses (not offered as CLI options).
         out_formats: the extensions ``--out`` may have ("" for a folder), checked before any work.
         arguments: fields given as positional arguments instead of options (``mmdiff upscale a.png b.png``).
+        resumable_out: ``--out`` is a checkpoint folder that a rerun resumes (training). Otherwise the
+            command's output is all or nothing: if it fails, what it wrote at ``--out`` is removed.
     """
 
     verb: str
@@ -57,6 +59,12 @@ class Command:
     cli_skip: tuple[str, ...] = ()
     out_formats: tuple[str, ...] = ("",)
     arguments: tuple[str, ...] = ()
+    resumable_out: bool | None = None
+
+    @property
+    def all_or_nothing(self) -> bool:
+        """Whether a failed run's output is taken back (every verb but ``train``, unless set)."""
+        return not self.resumable_out if self.resumable_out is not None else self.verb != "train"
 
 
 @dataclass(frozen=True)

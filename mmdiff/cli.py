@@ -23,6 +23,8 @@ from pydantic import BaseModel, ValidationError
 
 from flows import registry
 
+from .outputs import output_transaction
+
 EXIT_ERROR = 2
 
 
@@ -175,7 +177,8 @@ def command_for(cmd: registry.Command) -> click.Command:
                 shown = ", ".join(f or "a folder" for f in cmd.out_formats)
                 raise UserError(f"--out {out}: {suffix or 'a folder'} is not supported here; give {shown}")
             check_output_path(out, folder=not suffix)
-        result = cmd.run(model, out)
+        with output_transaction(out if cmd.all_or_nothing else None):
+            result = cmd.run(model, out)
         if isinstance(result, list):
             click.echo("\n".join(map(str, result)))
         else:

@@ -11,11 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prefect import flow
 from prefect.runtime import flow_run
 
 from ..artifacts import artifact_key, publish_report
-from ..common import run_dir_task
+from ..common import family_flow, run_dir_task
 from .params import (FLOORPLAN_CLASSIFIER_CHECKPOINT, SAMPLE_GRAPH, EvaluateFloorplanParams, GenerateFloorplanParams,
                      TrainFloorplanParams)
 from .tasks import evaluate_task, fingerprint_task, generate_task, publish_task, train_task, write_report_task
@@ -26,7 +25,7 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "max_overlap": max((r["overlap"] for r in rows), default=0.0)}
 
 
-@flow(name="generate_floorplan", log_prints=True)
+@family_flow("generate_floorplan")
 def generate_floorplan_flow(params: GenerateFloorplanParams = GenerateFloorplanParams()) -> dict[str, Any]:
     """Load a checkpoint -> generate plans for a bubble graph -> SVG, PNG and JSON files -> report."""
     run_dir = run_dir_task(params.output_root, "generate-floorplan")
@@ -38,7 +37,7 @@ def generate_floorplan_flow(params: GenerateFloorplanParams = GenerateFloorplanP
     return {"run_dir": run_dir, "report": report, "metrics": metrics, "plans": rows, "flow_run_id": str(flow_run.id)}
 
 
-@flow(name="evaluate_floorplan", log_prints=True)
+@family_flow("evaluate_floorplan")
 def evaluate_floorplan_flow(params: EvaluateFloorplanParams = EvaluateFloorplanParams()) -> dict[str, Any]:
     """The family's metrics on held-out graphs, with sample plans of the example graph in the report."""
     run_dir = run_dir_task(params.output_root, "evaluate-floorplan")
@@ -54,7 +53,7 @@ def evaluate_floorplan_flow(params: EvaluateFloorplanParams = EvaluateFloorplanP
     return {"run_dir": run_dir, "report": report, "metrics": metrics, "flow_run_id": str(flow_run.id)}
 
 
-@flow(name="train_floorplan", log_prints=True)
+@family_flow("train_floorplan")
 def train_floorplan_flow(params: TrainFloorplanParams = TrainFloorplanParams()) -> dict[str, Any]:
     """Training (reused or resumed by fingerprint) -> optional evaluation -> publish -> sample plans -> report."""
     run_dir = run_dir_task(params.output_root, "train-floorplan")

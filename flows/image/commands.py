@@ -38,11 +38,17 @@ def train_image(params: TrainImageParams, out: Path | None = None) -> dict[str, 
 
 
 def generate_image(params: GenerateImageParams, out: Path | None) -> list[str]:
-    """One PNG per label under ``out``, sampled in chunks of ``batch_size``."""
+    """One PNG per label under ``out``, sampled and written in chunks of ``batch_size`` (memory stays bounded)."""
     gen = model_cache.load("image", params.checkpoint, params.device)
-    result = gen(params.labels, num_inference_steps=params.num_inference_steps, sampler=params.sampler,
-                 guidance_scale=params.guidance_scale, seed=params.seed, batch_size=params.batch_size, progress=True)
-    return [str(p) for p in result.save(out or Path("outputs/generate"))]
+    folder = out or Path("outputs/generate")
+    if folder.suffix and len(params.labels) != 1:
+        raise ValueError(f"--out {folder}: {len(params.labels)} images cannot go into one file; give a folder path")
+    written: list[str] = []
+    for chunk in gen.chunks(params.labels, num_inference_steps=params.num_inference_steps, sampler=params.sampler,
+                            guidance_scale=params.guidance_scale, seed=params.seed, batch_size=params.batch_size,
+                            progress=True):
+        written += [str(p) for p in chunk.save(folder)]
+    return written
 
 
 def evaluate_image(params: EvaluateImageParams, out: Path | None = None) -> dict[str, Any]:

@@ -12,11 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prefect import flow
 from prefect.runtime import flow_run
 
 from ..artifacts import artifact_key, publish_report
-from ..common import run_dir_task
+from ..common import family_flow, run_dir_task
 from ..params import load_params
 from ..runners import gpu_remote_options, make_task_runner
 from .params import CLASSIFIER_CHECKPOINT, EvaluateImageParams, GenerateImageParams, TrainImageParams
@@ -48,7 +47,7 @@ def submit_shards(params: GenerateImageParams, out_dir: str) -> list[dict[str, A
     return [row for f in futures for row in f.result()]
 
 
-@flow(name="generate_image_shards", log_prints=True)
+@family_flow("generate_image_shards")
 def generate_shards_flow(params: GenerateImageParams, out_dir: str) -> list[dict[str, Any]]:
     """The shards as a subflow, so that they run on the task runner it was given (Ray)."""
     return submit_shards(params, out_dir)
@@ -68,7 +67,7 @@ def run_shards(params: GenerateImageParams, out_dir: str) -> list[dict[str, Any]
     return generate_shards_flow.with_options(task_runner=make_task_runner(params.task_runner))(params, out_dir)
 
 
-@flow(name="generate_image", log_prints=True, task_runner=make_task_runner("local"))
+@family_flow("generate_image", task_runner=make_task_runner("local"))
 def generate_image_flow(params: GenerateImageParams = GenerateImageParams()) -> dict[str, Any]:
     """Load a checkpoint -> generate a (sharded) batch -> write PNGs -> score -> report."""
     run_dir = run_dir_task(params.output_root, "generate-image")
@@ -86,7 +85,7 @@ def generate_image_flow(params: GenerateImageParams = GenerateImageParams()) -> 
     return {"run_dir": run_dir, "report": report, "metrics": metrics, "samples": rows, "flow_run_id": str(flow_run.id)}
 
 
-@flow(name="evaluate_image", log_prints=True)
+@family_flow("evaluate_image")
 def evaluate_image_flow(params: EvaluateImageParams = EvaluateImageParams()) -> dict[str, Any]:
     """Accuracy, Frechet distance and CAS of a checkpoint against held-out digits, with a sample row."""
     run_dir = run_dir_task(params.output_root, "evaluate-image")
@@ -104,7 +103,7 @@ def evaluate_image_flow(params: EvaluateImageParams = EvaluateImageParams()) -> 
     return {"run_dir": run_dir, "report": report, "metrics": metrics, "flow_run_id": str(flow_run.id)}
 
 
-@flow(name="train_image", log_prints=True)
+@family_flow("train_image")
 def train_image_flow(params: TrainImageParams = TrainImageParams()) -> dict[str, Any]:
     """Data -> training (reused or resumed by fingerprint) -> evaluation -> publish -> report."""
     run_dir = run_dir_task(params.output_root, "train-image")
@@ -128,7 +127,7 @@ def train_image_flow(params: TrainImageParams = TrainImageParams()) -> dict[str,
             "flow_run_id": str(flow_run.id)}
 
 
-@flow(name="generate_image_from_file", log_prints=True)
+@family_flow("generate_image_from_file")
 def generate_image_from_file_flow(params_file: str = str(DEFAULT_PARAMS_FILE)) -> dict[str, Any]:
     """Read ``GenerateImageParams`` from a JSON file (validated), then run ``generate_image`` as a subflow."""
     params = load_params(params_file, GenerateImageParams)

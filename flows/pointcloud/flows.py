@@ -8,16 +8,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prefect import flow
 from prefect.runtime import flow_run
 
 from ..artifacts import artifact_key, publish_report
-from ..common import run_dir_task
+from ..common import family_flow, run_dir_task
 from .params import EvaluatePointCloudParams, GeneratePointCloudParams, RefineParams, TrainPointCloudParams
 from .tasks import evaluate_task, flatten_metrics, generate_task, refine_task, train_task, write_report_task
 
 
-@flow(name="train_pointcloud", log_prints=True)
+@family_flow("train_pointcloud")
 def train_pointcloud_flow(params: TrainPointCloudParams = TrainPointCloudParams()) -> dict[str, Any]:
     """VAE -> global prior -> point prior (each resumed where it stopped) -> a few refined samples -> report."""
     run_dir = run_dir_task(params.output_root, "train-pointcloud")
@@ -39,7 +38,7 @@ def _has_text(trained: dict[str, Any]) -> bool:
     return bool(config.get("global_prior_config", {}).get("text", True))
 
 
-@flow(name="generate_pointcloud", log_prints=True)
+@family_flow("generate_pointcloud")
 def generate_pointcloud_flow(params: GeneratePointCloudParams = GeneratePointCloudParams(label=["chair"])) -> dict[str, Any]:
     """Load -> generate one shape per label/prompt -> refine -> points, meshes, previews -> report."""
     run_dir = run_dir_task(params.output_root, "generate-pointcloud")
@@ -52,7 +51,7 @@ def generate_pointcloud_flow(params: GeneratePointCloudParams = GeneratePointClo
     return {"run_dir": run_dir, "report": report, "metrics": metrics, "shapes": rows, "flow_run_id": str(flow_run.id)}
 
 
-@flow(name="evaluate_pointcloud", log_prints=True)
+@family_flow("evaluate_pointcloud")
 def evaluate_pointcloud_flow(params: EvaluatePointCloudParams = EvaluatePointCloudParams()) -> dict[str, Any]:
     """MMD / COV / 1-NNA per category and mesh quality of a checkpoint, with a row of refined samples."""
     run_dir = run_dir_task(params.output_root, "evaluate-pointcloud")
@@ -69,7 +68,7 @@ def evaluate_pointcloud_flow(params: EvaluatePointCloudParams = EvaluatePointClo
     return {"run_dir": run_dir, "report": report, "metrics": metrics, "flow_run_id": str(flow_run.id)}
 
 
-@flow(name="refine_pointcloud", log_prints=True)
+@family_flow("refine_pointcloud")
 def refine_pointcloud_flow(params: RefineParams, out: str) -> dict[str, Any]:
     """Refine a user's cloud file into the mesh file ``out``."""
     return refine_task(params, out)

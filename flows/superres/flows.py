@@ -12,11 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prefect import flow
 from prefect.runtime import flow_run
 
 from ..artifacts import artifact_key, publish_report
-from ..common import run_dir_task
+from ..common import family_flow, run_dir_task
 from .params import (
     EvaluateCascadeParams,
     EvaluateSuperresParams,
@@ -57,7 +56,7 @@ def _side_by_side(params: UpscaleParams, run_dir: str) -> tuple[list[str], list[
     return outputs, side_by_side_task(list(params.image), per_input, scale, str(Path(run_dir) / "side-by-side"))
 
 
-@flow(name="upscale", log_prints=True)
+@family_flow("upscale")
 def upscale_flow(params: UpscaleParams) -> dict[str, Any]:
     """Upscale the user's images -> PNGs -> low-res / bicubic / diffusion rows -> report."""
     run_dir = run_dir_task(params.output_root, "upscale")
@@ -71,7 +70,7 @@ def upscale_flow(params: UpscaleParams) -> dict[str, Any]:
             "flow_run_id": str(flow_run.id)}
 
 
-@flow(name="evaluate_superres", log_prints=True)
+@family_flow("evaluate_superres")
 def evaluate_superres_flow(params: EvaluateSuperresParams = EvaluateSuperresParams()) -> dict[str, Any]:
     """Held-out metrics of a checkpoint, with one side-by-side row of a held-out photo."""
     run_dir = run_dir_task(params.output_root, "evaluate-superres")
@@ -88,7 +87,7 @@ def evaluate_superres_flow(params: EvaluateSuperresParams = EvaluateSuperresPara
     return {"run_dir": run_dir, "report": report, "metrics": metrics, "flow_run_id": str(flow_run.id)}
 
 
-@flow(name="train_superres", log_prints=True)
+@family_flow("train_superres")
 def train_superres_flow(params: TrainSuperresParams = TrainSuperresParams()) -> dict[str, Any]:
     """Training (reused or resumed by fingerprint) -> optional evaluation -> publish -> a sample row -> report."""
     run_dir = run_dir_task(params.output_root, "train-superres")
@@ -123,7 +122,7 @@ def _stage_rows(paths: list[str]) -> list[dict[str, Any]]:
     return [{"title": f"cascade {name}", "images": images} for name, images in sorted(stages.items())]
 
 
-@flow(name="generate_cascade", log_prints=True)
+@family_flow("generate_cascade")
 def generate_cascade_flow(params: GenerateCascadeParams) -> dict[str, Any]:
     """Prompt -> base -> every super-resolution stage -> PNGs per stage and a contact sheet -> report."""
     run_dir = run_dir_task(params.output_root, "generate-cascade")
@@ -137,7 +136,7 @@ def generate_cascade_flow(params: GenerateCascadeParams) -> dict[str, Any]:
     return {"run_dir": run_dir, "report": report, "metrics": metrics, "outputs": paths, "flow_run_id": str(flow_run.id)}
 
 
-@flow(name="evaluate_cascade", log_prints=True)
+@family_flow("evaluate_cascade")
 def evaluate_cascade_flow(params: EvaluateCascadeParams = EvaluateCascadeParams()) -> dict[str, Any]:
     """Per-stage Frechet distance of the cascade, with its stages for one prompt in the report."""
     run_dir = run_dir_task(params.output_root, "evaluate-cascade")

@@ -11,16 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prefect import flow
 from prefect.runtime import flow_run
 
 from ..artifacts import artifact_key, publish_report
-from ..common import run_dir_task
+from ..common import family_flow, run_dir_task
 from .params import DIGIT_CLASSIFIER_CHECKPOINT, EvaluateVideoParams, GenerateVideoParams, TrainVideoParams
 from .tasks import evaluate_task, fingerprint_task, generate_task, publish_task, train_task, write_report_task
 
 
-@flow(name="generate_video", log_prints=True)
+@family_flow("generate_video")
 def generate_video_flow(params: GenerateVideoParams = GenerateVideoParams()) -> dict[str, Any]:
     """Load a checkpoint -> generate one clip (GIF and MP4) -> report."""
     run_dir = run_dir_task(params.output_root, "generate-video")
@@ -33,7 +32,7 @@ def generate_video_flow(params: GenerateVideoParams = GenerateVideoParams()) -> 
     return {"run_dir": run_dir, "report": report, "metrics": metrics, "media": media, "flow_run_id": str(flow_run.id)}
 
 
-@flow(name="evaluate_video", log_prints=True)
+@family_flow("evaluate_video")
 def evaluate_video_flow(params: EvaluateVideoParams = EvaluateVideoParams()) -> dict[str, Any]:
     """The family's metrics on a checkpoint, with one sample clip in the report."""
     run_dir = run_dir_task(params.output_root, "evaluate-video")
@@ -49,7 +48,7 @@ def evaluate_video_flow(params: EvaluateVideoParams = EvaluateVideoParams()) -> 
     return {"run_dir": run_dir, "report": report, "metrics": metrics, "flow_run_id": str(flow_run.id)}
 
 
-@flow(name="train_video", log_prints=True)
+@family_flow("train_video")
 def train_video_flow(params: TrainVideoParams = TrainVideoParams()) -> dict[str, Any]:
     """Training (reused or resumed by fingerprint) -> optional evaluation -> publish -> a sample clip -> report."""
     run_dir = run_dir_task(params.output_root, "train-video")

@@ -32,17 +32,20 @@ DEFAULT_GUIDANCE_INTERVAL: tuple[float, float] | None = (0.1, 2.0)
 class ImageOutput(GeneratorOutput):
     """Generated images: uint8 (B, H, W, C) and the labels they were asked for.
 
-    ``save("dir/")`` writes one PNG per image; ``save("x.png")`` writes a single image.
+    ``save("dir/")`` writes one PNG per image; ``save("x.png")`` writes a single image. A chunk of a
+    larger request (:meth:`ImageGenerator.chunks`) has ``first_index`` > 0, so that the chunks' files
+    are named as one request's would be.
     """
 
     images: np.ndarray
     labels: list[int] = field(default_factory=list)
+    first_index: int = 0
     file_formats: ClassVar[tuple[str, ...]] = (".png",)
 
     def _items(self, prefix: str) -> Iterator[tuple[str, bytes]]:
         for i, img in enumerate(self.images):
             label = f"_label{self.labels[i]}" if i < len(self.labels) else ""
-            yield f"{prefix}_{i:03d}{label}.png", png_bytes(img)
+            yield f"{prefix}_{self.first_index + i:03d}{label}.png", png_bytes(img)
 
     def _encode(self, suffix: str) -> bytes:
         if len(self.images) != 1:
@@ -134,17 +137,40 @@ class ImageGenerator(DiffusionGenerator):
             progress: show a progress bar over the steps.
             callback: (i, n, x) after every sampler step.
         """
+        parts = list(self.chunks(labels, num_inference_steps=num_inference_steps, sampler=sampler,
+                                 guidance_scale=guidance_scale, guidance_interval=guidance_interval, seed=seed,
+                                 options=options, batch_size=batch_size, progress=progress, callback=callback))
+        return ImageOutput(np.concatenate([p.images for p in parts]), [y for p in parts for y in p.labels])
+
+    @torch.no_grad()
+    def chunks(
+        self,
+        labels: Sequence[int] | torch.Tensor,
+        *,
+        num_inference_steps: int = 25,
+        sampler: str = "dpmsolver++",
+        guidance_scale: float = 3.0,
+        guidance_interval: tuple[float, float] | None = DEFAULT_GUIDANCE_INTERVAL,
+        seed: int = 0,
+        options: SamplerOptions = SamplerOptions(),
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        progress: bool = False,
+        callback: Callable[[int, int, torch.Tensor], None] | None = None,
+    ) -> Iterator[ImageOutput]:
+        """The images of ``__call__`` (same arguments, same pixels), one chunk of ``batch_size`` at a time.
+
+        Save each chunk as it comes (``chunk.save(folder)``), and a request of any size holds one chunk
+        in memory. Every argument is checked before the first chunk is sampled.
+        """
         batch_size = check_int("batch_size", batch_size, 1)
         self.check_call(num_inference_steps, sampler, guidance_scale, seed, guidance_interval)
         all_labels = _check_labels(labels, self.num_classes)
-        chunks = []
         for k, start in enumerate(range(0, len(all_labels), batch_size)):
             chunk, generator, noise = self._prepare(all_labels[start:start + batch_size], num_inference_steps,
                                                     sampler, guidance_scale, seed + k, guidance_interval)
             denoise = self.guided_denoiser(chunk, guidance_scale, guidance_interval)
             x = self.run_sampler(denoise, noise, generator, num_inference_steps, sampler, options, callback, progress)
-            chunks.append(to_uint8(x))
-        return ImageOutput(np.concatenate(chunks), all_labels.tolist())
+            yield ImageOutput(to_uint8(x), chunk.tolist(), first_index=start)
 
     # ------------------------------------------------------------------ editing
     def _edit_inputs(self, images: np.ndarray | torch.Tensor, sampler: str) -> torch.Tensor:

@@ -1,0 +1,128 @@
+"""The fuzz test of :mod:`tests.cli.test_fuzz`, over the commands of the super-resolution, video and
+point-cloud families: any options give success or one ``error:`` line (exit 2), never a traceback, and a
+failed run leaves nothing at ``--out``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from mmdiff.cli import build_cli
+
+from .test_fuzz import NUMBERS, STEPS, TEXT, _paths
+
+SETTINGS = dict(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+SMALL_INTS = st.sampled_from(["1", "2", "0", "-1", "1000000", "x", "nan", ""])
+
+
+def _check(result, out: str, existed: bool) -> None:
+    assert result.exit_code in (0, 2), (result.exit_code, result.output[-2000:], repr(result.exception))
+    assert "Traceback" not in result.output
+    if result.exit_code == 2:
+        assert "error:" in result.output or "Usage:" in result.output, result.output[-500:]
+        if not existed:
+            assert not Path(out).exists(), (out, result.output[-500:])
+
+
+@pytest.fixture(scope="module")
+def fuzz_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("fuzz-families")
+
+
+def _image_files(folder: Path) -> list[str]:
+    rng = np.random.default_rng(0)
+    Image.fromarray((rng.random((6, 5, 3)) * 255).astype(np.uint8)).save(folder / "rgb.png")
+    Image.fromarray((rng.random((5, 4, 4)) * 255).astype(np.uint8)).save(folder / "rgba.png")
+    Image.fromarray((rng.random((4, 4)) * 65535).astype(np.uint16)).save(folder / "grey16.png")
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "truncated.png").write_bytes((folder / "rgb.png").read_bytes()[:40])
+    (folder / "text.png").write_text("not an image")
+    return [str(folder / n) for n in ("rgb.png", "rgba.png", "grey16.png", "empty.png", "truncated.png",
+                                      "text.png", "missing.png")] + [str(folder)]
+
+
+def _options(data, valid: dict[str, str], hostile: dict[str, st.SearchStrategy[str]]) -> list[str]:
+    """Valid options, with up to two of them replaced by hostile values: every case reaches the code
+    behind the option parser, and the errors come one or two at a time."""
+    bad = data.draw(st.lists(st.sampled_from(sorted(hostile)), max_size=2, unique=True))
+    args: list[str] = []
+    for name, value in valid.items():
+        args += [name, data.draw(hostile[name]) if name in bad else value]
+    return args
+
+
+@settings(**SETTINGS)
+@given(data=st.data())
+def test_upscale_never_crashes(tiny_sr_checkpoint, fuzz_dir, data):
+    images = data.draw(st.lists(st.sampled_from(_image_files(fuzz_dir)), min_size=1, max_size=2))
+    out = data.draw(_paths(fuzz_dir))
+    existed = Path(out).exists()
+    args = ["upscale", *images, "--checkpoint", str(tiny_sr_checkpoint), "--out", out, *_options(data, {
+        "--num-inference-steps": "2", "--seed": "0", "--scale": "4", "--num-samples": "1", "--tile-size": "32",
+        "--tile-overlap": "8", "--degradation": "bicubic"}, {
+        "--num-inference-steps": STEPS, "--seed": NUMBERS, "--scale": st.sampled_from(["2", "3", "0", "-4", "x"]),
+        "--num-samples": SMALL_INTS, "--tile-size": SMALL_INTS, "--tile-overlap": st.sampled_from(["4", "16", "-1", "99"]),
+        "--degradation": st.sampled_from(["area", "gauss", ""])})]
+    _check(CliRunner().invoke(build_cli(), args), out, existed)
+
+
+@settings(**SETTINGS)
+@given(data=st.data())
+def test_generate_cascade_never_crashes(tiny_cascade_checkpoint, fuzz_dir, data):
+    out = data.draw(_paths(fuzz_dir))
+    existed = Path(out).exists()
+    args = ["generate", "cascade", "--checkpoint", str(tiny_cascade_checkpoint), "--out", out, *_options(data, {
+        "--prompt": "gravel", "--num": "1", "--num-inference-steps": "2", "--guidance-scale": "2",
+        "--stage-guidance-scale": "1", "--seed": "0"}, {
+        "--prompt": st.one_of(st.sampled_from(["brick", "GRASS", "a cat"]), TEXT), "--num": SMALL_INTS,
+        "--num-inference-steps": STEPS, "--guidance-scale": NUMBERS, "--stage-guidance-scale": NUMBERS,
+        "--seed": NUMBERS})]
+    _check(CliRunner().invoke(build_cli(), args), out, existed)
+
+
+@settings(**SETTINGS)
+@given(data=st.data())
+def test_generate_video_never_crashes(tiny_video_checkpoint, fuzz_dir, data):
+    out = data.draw(st.one_of(_paths(fuzz_dir), st.sampled_from([str(fuzz_dir / "c.mp4"), str(fuzz_dir / "c.gif")])))
+    existed = Path(out).exists()
+    args = ["generate", "video", "--checkpoint", str(tiny_video_checkpoint), "--out", out, *_options(data, {
+        "--prompt": "the digit 3 moves to the right", "--frames": "4", "--num-inference-steps": "2",
+        "--guidance-scale": "2", "--seed": "0"}, {
+        "--prompt": TEXT, "--frames": st.sampled_from(["8", "0", "-1", "100000", "x"]),
+        "--num-inference-steps": STEPS, "--guidance-scale": NUMBERS, "--seed": NUMBERS})]
+    if data.draw(st.booleans()):
+        args += ["--image", data.draw(st.sampled_from(_image_files(fuzz_dir)))]
+    if data.draw(st.booleans()):
+        args += ["--motion", data.draw(NUMBERS)]
+    _check(CliRunner().invoke(build_cli(), args), out, existed)
+
+
+@settings(**SETTINGS)
+@given(data=st.data())
+def test_generate_pointcloud_never_crashes(tiny_pointcloud_checkpoint, fuzz_dir, data):
+    out = data.draw(st.one_of(_paths(fuzz_dir), st.sampled_from([str(fuzz_dir / f"s{e}")
+                                                                 for e in (".ply", ".glb", ".obj", ".npy")])))
+    existed = Path(out).exists()
+    args = ["generate", "pointcloud", "--checkpoint", str(tiny_pointcloud_checkpoint), "--out", out, *_options(data, {
+        "--num-points": "64", "--num-inference-steps": "2", "--guidance-scale": "2", "--seed": "0"}, {
+        "--num-points": st.sampled_from(["16", "0", "-1", "100000000", "x"]), "--num-inference-steps": STEPS,
+        "--guidance-scale": NUMBERS, "--seed": NUMBERS})]
+    for _ in range(data.draw(st.integers(0, 2))):
+        args += data.draw(st.sampled_from([["--label", "chair"], ["--label", "spaceship"], ["--prompt", "a chair"],
+                                           ["--prompt", ""], ["--label", "\udcff"]]))
+    _check(CliRunner().invoke(build_cli(), args), out, existed)
+
+
+def test_generate_video_writes_the_formats_its_help_names(tiny_video_checkpoint, tmp_path):
+    """``--out clip.mp4`` and ``clip.gif`` (the formats ``--help`` names) are accepted and written."""
+    for name in ("clip.mp4", "clip.gif"):
+        res = CliRunner().invoke(build_cli(), ["generate", "video", "--checkpoint", str(tiny_video_checkpoint),
+                                               "--prompt", "the digit 3 moves to the right", "--frames", "4",
+                                               "--num-inference-steps", "2", "--out", str(tmp_path / name)])
+        assert res.exit_code == 0, res.output
+        assert (tmp_path / name).stat().st_size > 0
