@@ -233,3 +233,29 @@ def test_mmdiff_serve_is_warm_unless_isolate(monkeypatch):
         res = CliRunner().invoke(build_cli(), ["serve", "--no-schedules", *extra])
         assert res.exit_code == 0, res.output
     assert calls == [False, False, True]
+
+
+def test_queued_runs_start_as_soon_as_a_slot_frees():
+    """Eight runs queued before the runner starts, one slot, a poll only every 10 minutes and no event
+    stream: each run must start when the previous one finishes (the runner wakes itself), not at a poll."""
+    runner = WarmRunner([WarmDeployment(probe_flow.to_deployment(name="warm-probe-queue"), probe_flow)],
+                        query_seconds=600.0, limit=1, wake_on_events=False, pause_on_shutdown=False)
+    timing: dict[str, float] = {}
+
+    async def queue_then_serve():
+        await runner.register()
+        ids = [(await run_deployment("warm_probe/warm-probe-queue", parameters={"tag": f"queued-{i}"},
+                                     timeout=0)).id for i in range(8)]
+        t0 = time.monotonic()
+
+        async def all_done():
+            for run_id in ids:
+                assert await _wait_state(run_id, {"COMPLETED", "FAILED", "CRASHED"}, 120) == "COMPLETED"
+            timing["seconds"] = time.monotonic() - t0
+
+        await _serve_until(runner, all_done)
+
+    anyio.run(queue_then_serve)
+    assert all(f"queued-{i}" in SEEN for i in range(8))
+    assert timing["seconds"] < 60, timing  # one poll interval is 600 s
+    print(f"8 queued runs: {timing['seconds']:.1f} s")
