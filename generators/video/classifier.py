@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from evaluation.video import VideoClassifier, load_video_classifier
-from generators.core.checkpoint import save_model
+from generators.core.checkpoint import atomic_write_json, save_model
 from generators.core.training import GeneratedBatches, TrainConfig, TrainResult, seeded, train, write_train_record
 
 from .captions import DIRECTIONS, RELATIONS, CaptionSet
@@ -23,6 +23,7 @@ from .data import ClipBatch, MovingDigits
 from .presets import get_preset
 
 NUM_MOTIONS = len(DIRECTIONS) + len(RELATIONS)
+HELD_OUT_CLIPS = 512  # clips of the test-split digits for the classifier's held-out accuracy
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def classifier_loss(model: VideoClassifier, clips: torch.Tensor, digits: torch.T
 
 
 @torch.no_grad()
-def held_out_accuracy(model: VideoClassifier, clips: MovingDigits, n: int = 512, seed: int = 0) -> dict[str, float]:
+def held_out_accuracy(model: VideoClassifier, clips: MovingDigits, n: int = HELD_OUT_CLIPS, seed: int = 0) -> dict[str, float]:
     """Digit accuracy on one-digit clips and motion-class accuracy, on held-out clips."""
     batch = clips.sample(torch.Generator().manual_seed(seed), n)
     digit_logits, motion_logits = model(batch.clips)
@@ -104,8 +105,21 @@ def train_video_classifier(
     result = train(model, classifier_loss, GeneratedBatches(batches), config, output_dir,
                    on_checkpoint=lambda step, inner, ema: save_model(output_dir, inner, ema), progress=progress)
     if result.resumed_from < result.steps:
-        scores = held_out_accuracy(load_video_classifier(output_dir), MovingDigits(clip, captions, "test"), seed=seed)
-        write_train_record(output_dir, command or f"train_video_classifier({str(output_dir)!r}, preset={preset!r})",
-                           config, result, {"preset": preset, "classifier": asdict(cp), **scores,
-                                            "dataset": "moving digits: train-split digits; held-out split for accuracy"})
+        command = command or f"train_video_classifier({str(output_dir)!r}, preset={preset!r})"
+        scores = write_classifier_metrics(output_dir, preset, seed, command)
+        write_train_record(output_dir, command, config, result, {
+            "preset": preset, "classifier": asdict(cp), **scores,
+            "dataset": "moving digits: train-split digits; held-out split for accuracy"})
     return result
+
+
+def write_classifier_metrics(folder: str | os.PathLike, preset: str = "small", seed: int = 0,
+                             command: str = "", n: int = HELD_OUT_CLIPS) -> dict[str, float]:
+    """Held-out accuracy of the classifier in ``folder`` (``n`` clips of the test-split digits), kept
+    in its ``metrics.json`` like every shipped checkpoint's evaluation."""
+    clip = get_preset(preset).clip
+    clips = MovingDigits(clip, CaptionSet(clip.directions, clip.two_digit_prob > 0), "test")
+    scores = held_out_accuracy(load_video_classifier(folder), clips, n=n, seed=seed)
+    atomic_write_json(Path(folder) / "metrics.json", {"command": command, "preset": preset, "n_held_out": n,
+                                                      "seed": seed, **scores})
+    return scores

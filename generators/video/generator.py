@@ -87,6 +87,7 @@ class VideoGenerator(DiffusionGenerator):
 
     model_class = SpatioTemporalUNet
     store_training_weights = False
+    storage_dtype = torch.float16  # the shipped folder stays small (12 MB, not 24); weights load back as float32
 
     def __init__(self, model: SpatioTemporalUNet, diffusion: DiffusionConfig, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32, *, clip: ClipSpec = ClipSpec()) -> None:

@@ -48,6 +48,8 @@ def test_video_classifier_training(tmp_path):
     train_video_classifier(tmp_path / "clf", "tiny", progress=False)
     record = json.loads((tmp_path / "clf" / "training.json").read_text())
     assert 0 <= record["digit_accuracy_one_digit"] <= 1 and 0 <= record["motion_accuracy"] <= 1
+    metrics = json.loads((tmp_path / "clf" / "metrics.json").read_text())
+    assert metrics["motion_accuracy"] == record["motion_accuracy"] and metrics["n_held_out"] == 512
     digits, motion = load_video_classifier(tmp_path / "clf")(torch.zeros(2, 1, 4, 16, 16))
     assert digits.shape == (2, 10) and motion.shape == (2, 10)
 
