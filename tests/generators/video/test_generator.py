@@ -3,6 +3,7 @@ import json
 import logging
 
 import numpy as np
+import torch
 import pytest
 
 from generators.core.checkpoint import CheckpointError
@@ -104,8 +105,14 @@ def test_save_and_load_round_trip(request, tmp_path, which):
     assert (folder / "video.json").is_file() and (config["autoencoder_config"] is not None) == (gen.latent is not None)
     loaded = VideoGenerator.from_pretrained(folder)
     assert (loaded.latent is None) == (gen.latent is None) and loaded.clip == gen.clip
+    # the weights are stored in storage_dtype (float16) and load back as float32: the originals, rounded
+    stored = VideoGenerator.storage_dtype
+    for name, value in gen.model.state_dict().items():
+        expected = value.to(stored).to(value.dtype) if value.is_floating_point() else value
+        assert torch.equal(loaded.model.state_dict()[name], expected), name
+    again = VideoGenerator.from_pretrained(loaded.save_pretrained(tmp_path / "again"))
     kwargs = dict(prompt="the digit 4 moves down", num_inference_steps=2, seed=5)
-    assert np.array_equal(gen(**kwargs).frames, loaded(**kwargs).frames)
+    assert np.array_equal(loaded(**kwargs).frames, again(**kwargs).frames)
 
 
 def test_malformed_sidecar_is_a_checkpoint_error(tiny_checkpoint, tmp_path):
