@@ -294,7 +294,12 @@ def check_cmd(checkpoint: Path, kind: str | None) -> None:
                         else f"checkpoint folder {checkpoint} does not exist")
     from generators.core.checkpoint import verify_manifest
 
-    verified = verify_manifest(checkpoint, full=True)
+    verified = sorted(verify_manifest(checkpoint, full=True))
+    for manifest in sorted(checkpoint.rglob("manifest.json")):  # the parts of a composite checkpoint (a cascade)
+        part = manifest.parent
+        if part == checkpoint or any(x.startswith((".", "training_state")) for x in part.relative_to(checkpoint).parts):
+            continue
+        verified += [f"{part.relative_to(checkpoint)}/{name}" for name in sorted(verify_manifest(part, full=True))]
     kinds = [kind] if kind else [k for f in registry.families() for k in f.loaders]
     errors = []
     for k in kinds:
@@ -305,7 +310,7 @@ def check_cmd(checkpoint: Path, kind: str | None) -> None:
             continue
         files = sorted(p.name for p in checkpoint.iterdir() if p.is_file())
         click.echo(json.dumps({"checkpoint": str(checkpoint), "kind": k, "loaded": type(model).__name__,
-                               "files": files, "verified_sha256": sorted(verified) or "no manifest.json"}, indent=2))
+                               "files": files, "verified_sha256": verified or "no manifest.json"}, indent=2))
         return
     raise UserError(f"no loader reads {checkpoint}: " + " | ".join(errors))
 

@@ -58,6 +58,7 @@ class BaseGenerator(DiffusionGenerator):
 
     model_class = PromptUNet
     store_training_weights = False  # model.safetensors holds the EMA weights
+    storage_dtype = torch.float16  # as the stages: the shipped cascade stays small; loads back as float32
 
     def __init__(self, model: PromptUNet, diffusion: DiffusionConfig, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32) -> None:

@@ -126,3 +126,19 @@ def test_generate_video_writes_the_formats_its_help_names(tiny_video_checkpoint,
                                                "--num-inference-steps", "2", "--out", str(tmp_path / name)])
         assert res.exit_code == 0, res.output
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_check_verifies_every_part_of_a_cascade(tiny_cascade_checkpoint, tmp_path):
+    """``mmdiff check`` hashes the files of the parts (base, stages), each listed in its own manifest."""
+    import shutil
+
+    folder = tmp_path / "cascade"
+    shutil.copytree(tiny_cascade_checkpoint, folder)
+    res = CliRunner().invoke(build_cli(), ["check", str(folder), "--kind", "cascade"])
+    assert res.exit_code == 0 and "stage2/model.safetensors" in res.output, res.output
+    weights = folder / "stage2" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    res = CliRunner().invoke(build_cli(), ["check", str(folder), "--kind", "cascade"])
+    assert res.exit_code == 2 and "model.safetensors" in res.output and "Traceback" not in res.output, res.output
