@@ -81,9 +81,27 @@ def superres_gallery_task(section: SuperresSection, images: list[str], run_dir: 
     return [r.to_dict() for r in rows + cascade_rows(section, run, seed, device)]
 
 
+def held_out_inputs(count: int, folder: Path, crop: int = 256) -> list[str]:
+    """Centre crops of the first ``count`` held-out photos (never trained on), written as PNGs in ``folder``."""
+    from generators.core.checkpoint import atomic_write_bytes
+    from generators.core.pipeline import png_bytes
+    from generators.superres.data import HELD_OUT, load_photo_uint8
+    from generators.superres.evaluate import centre_crop
+
+    paths = []
+    for name in HELD_OUT[:count]:
+        path = folder / f"{name}.png"
+        atomic_write_bytes(path, png_bytes(centre_crop(load_photo_uint8(name), crop)))
+        paths.append(str(path))
+    return paths
+
+
 def run_gallery_step(section: SuperresSection, context: StepContext) -> StepResult:
-    """The composed flow's ``upscale`` step: earlier steps' previews, else the section's images."""
+    """The composed flow's ``upscale`` step: earlier steps' previews, else the section's images, else
+    crops of held-out photos."""
     images = list(context.outputs.get("previews", {}).get("images", [])) or list(section.images)
+    if not images and section.held_out_photos:
+        images = held_out_inputs(section.held_out_photos, Path(context.run_dir) / "superres" / "inputs")
     rows = superres_gallery_task(section, images, context.run_dir, context.seed)
     upscaled = [p for r in rows for p, caption in r["images"] if caption == "diffusion"]
     return StepResult(rows, {"images": [str(Path(context.run_dir) / p) for p in upscaled]})

@@ -130,6 +130,8 @@ class SuperresSection(FlowParams):
     images: list[str] = Field(default_factory=list, max_length=32,
                               description="images to upscale when no earlier step rendered previews")
     max_images: int = Field(6, ge=1, le=32, description="previews upscaled at most")
+    held_out_photos: int = Field(2, ge=0, le=3, description="with no previews and no images: upscale centre "
+                                 "crops of this many held-out photos (never trained on)")
     max_input_side: int = Field(96, ge=8, le=1024, description="larger inputs are area-downscaled to this first")
     num_inference_steps: int = Field(20, ge=1, le=1000)
     degradation: Degradation = "bicubic"

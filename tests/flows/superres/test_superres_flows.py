@@ -111,6 +111,21 @@ def test_composed_upscale_step(published, photo, tmp_path):
     assert "low-res / bicubic / diffusion x4" in html and "stage 2 (32x32)" in html
 
 
+def test_composed_step_without_images_upscales_held_out_photos(published, tmp_path):
+    """No previews and no images in the brief: the step shows crops of held-out photos (never trained on)."""
+    from flows.registry import StepContext
+    from flows.superres.gallery import run_gallery_step
+    from generators.superres.data import HELD_OUT
+
+    _, first, _ = published
+    section = SuperresSection(checkpoint=first["checkpoint"], num_inference_steps=2, cascade_checkpoint="",
+                              held_out_photos=1, max_input_side=16)
+    result = run_gallery_step(section, StepContext(str(tmp_path), None, 0, {}))
+    assert len(result.rows) == 1 and HELD_OUT[0] in result.rows[0]["title"]
+    assert (tmp_path / "superres" / "inputs" / f"{HELD_OUT[0]}.png").is_file()
+    assert len(result.outputs["images"]) == 1
+
+
 def test_gallery_task_logic(published, photo, tmp_path):
     _, first, _ = published
     section = SuperresSection(checkpoint=first["checkpoint"], num_inference_steps=2, cascade_checkpoint="")
