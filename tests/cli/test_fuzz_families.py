@@ -14,19 +14,10 @@ from PIL import Image
 
 from mmdiff.cli import build_cli
 
-from .test_fuzz import NUMBERS, STEPS, TEXT, _paths
+from .test_fuzz import NUMBERS, STEPS, TEXT, _check, _paths
 
 SETTINGS = dict(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 SMALL_INTS = st.sampled_from(["1", "2", "0", "-1", "1000000", "x", "nan", ""])
-
-
-def _check(result, out: str, existed: bool) -> None:
-    assert result.exit_code in (0, 2), (result.exit_code, result.output[-2000:], repr(result.exception))
-    assert "Traceback" not in result.output
-    if result.exit_code == 2:
-        assert "error:" in result.output or "Usage:" in result.output, result.output[-500:]
-        if not existed:
-            assert not Path(out).exists(), (out, result.output[-500:])
 
 
 @pytest.fixture(scope="module")

@@ -69,8 +69,9 @@ def test_chunks_check_every_argument_before_the_first_chunk(tiny_gen):
         next(chunks)
 
 
-def test_a_failed_training_run_keeps_its_folder(tmp_path):
-    """``train`` commands resume from --out, so nothing there is taken back (Command.all_or_nothing)."""
+def test_only_train_commands_keep_a_failed_runs_out(tmp_path):
+    """``train`` commands resume from --out, so nothing there is taken back (Command.all_or_nothing);
+    every generate command's output is all or nothing."""
     from flows import registry
 
     trains = [c for f in registry.families() for c in f.commands if c.verb == "train"]
