@@ -57,6 +57,7 @@ class PointCloudGenerator(DiffusionGenerator):
 
     model_class = LionModel
     store_training_weights = False
+    storage_dtype = torch.float16  # the shipped folder stays ~5 MB (10 in float32); weights load back as float32
 
     def __init__(self, model: LionModel, diffusion: DiffusionConfig, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32) -> None:
