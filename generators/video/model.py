@@ -73,10 +73,14 @@ class VideoCondition:
 
 
 class SpaceTimeLayer(nn.Module):
-    """ResnetBlock2D -> [spatial self/cross-attention] -> [temporal attention]; (B*T, C, H, W) in and out."""
+    """ResnetBlock2D -> [spatial self/cross-attention] -> [temporal attention]; (B*T, C, H, W) in and out.
+
+    With ``temporal_cross`` the temporal transformer also cross-attends to the condition tokens, so the
+    layers that see the frame order also see the words that describe the motion.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, temb_channels: int, groups: int, heads: int,
-                 cross_dim: int, spatial: bool, temporal: bool, max_frames: int) -> None:
+                 cross_dim: int, spatial: bool, temporal: bool, max_frames: int, temporal_cross: bool = False) -> None:
         super().__init__()
         self.resnet = ResnetBlock2D(in_channels=in_channels, out_channels=out_channels, temb_channels=temb_channels,
                                     groups=groups)
@@ -89,15 +93,22 @@ class SpaceTimeLayer(nn.Module):
         if temporal:
             self.temporal = TransformerTemporalModel(heads, head_dim, in_channels=out_channels, norm_num_groups=groups,
                                                      double_self_attention=False, positional_embeddings="sinusoidal",
+                                                     cross_attention_dim=cross_dim if temporal_cross else None,
                                                      num_positional_embeddings=max_frames, activation_fn="gelu")
 
     def forward(self, h: torch.Tensor, emb: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor,
-                num_frames: int) -> torch.Tensor:
+                num_frames: int, clip_tokens: torch.Tensor | None = None) -> torch.Tensor:
+        """``tokens`` / ``mask`` (B*T, L, D) / (B*T, L) per frame; ``clip_tokens`` (B, L, D) per clip, padding zeroed."""
         h = self.resnet(h, emb)  # (B*T, C, H, W)
         if self.spatial is not None:
             h = self.spatial(h, encoder_hidden_states=tokens, encoder_attention_mask=mask, return_dict=False)[0]
         if self.temporal is not None:
-            h = self.temporal(h, num_frames=num_frames, return_dict=False)[0]
+            context = None
+            if self.temporal.transformer_blocks[0].attn2 is not None:
+                if clip_tokens is None:
+                    raise ValueError("this layer cross-attends across frames: pass clip_tokens")
+                context = clip_tokens.repeat_interleave(h.shape[-2] * h.shape[-1], 0)  # (B*H*W, L, D)
+            h = self.temporal(h, encoder_hidden_states=context, num_frames=num_frames, return_dict=False)[0]
         return h
 
 
@@ -121,6 +132,10 @@ class SpatioTemporalUNet(ModelMixin, ConfigMixin):
             autoencoder is a frozen submodule, so one folder (config.json + safetensors) holds both;
             the network's forward never calls it (the generator and the loss map clips to latents).
         latent_scale, latent_shift: z = (E(x) - shift) * scale (Rombach et al. 2022, sec. 4.3.2).
+        temporal_cross_attention: the temporal layers cross-attend to the condition tokens too. Without
+            it the text reaches only the per-frame layers, which do not know a frame's place in the
+            clip, so motion words ("up", "to the left") have no direct path to the layers that order
+            the frames; the measured direction accuracy of such a model stayed near chance.
     """
 
     @register_to_config
@@ -142,6 +157,7 @@ class SpatioTemporalUNet(ModelMixin, ConfigMixin):
         autoencoder_config: dict[str, Any] | None = None,
         latent_scale: float | None = None,
         latent_shift: float = 0.0,
+        temporal_cross_attention: bool = False,
     ) -> None:
         super().__init__()
         widths = tuple(block_out_channels)
@@ -171,7 +187,8 @@ class SpatioTemporalUNet(ModelMixin, ConfigMixin):
         def layer(cin: int, cout: int, level: int, spatial: bool | None = None, temporal: bool | None = None):
             spatial = level in attention_levels if spatial is None else spatial
             temporal = level in temporal_levels if temporal is None else temporal
-            return SpaceTimeLayer(cin, cout, temb, norm_num_groups, num_heads, cond_dim, spatial, temporal, max_frames)
+            return SpaceTimeLayer(cin, cout, temb, norm_num_groups, num_heads, cond_dim, spatial, temporal, max_frames,
+                                  temporal_cross_attention)
 
         self.down, self.downsample = nn.ModuleList(), nn.ModuleList()
         skips, ch = [widths[0]], widths[0]
@@ -221,22 +238,25 @@ class SpatioTemporalUNet(ModelMixin, ConfigMixin):
         tokens, mask, pooled = self.encode_conditions(cond)
         temb = self.time_embedding(self.time_proj(t.reshape(-1).expand(b)).to(x.dtype))
         emb = (temb + self.cond_embedding(pooled.to(x.dtype))).repeat_interleave(f, 0)  # (B*T, E)
+        clip_tokens = None
+        if self.config.temporal_cross_attention:  # padding zeroed: the temporal blocks take no key mask
+            clip_tokens = (tokens * mask[..., None].to(tokens.dtype)).to(x.dtype)  # (B, L, D)
         tokens, mask = tokens.to(x.dtype).repeat_interleave(f, 0), mask.repeat_interleave(f, 0)  # (B*T, L, D)
         inp = torch.cat([x, cond.context.to(x.dtype)], dim=1)  # (B, 2C + 1, T, H, W)
         hid = self.conv_in(inp.transpose(1, 2).reshape(b * f, -1, h, w))  # (B*T, C0, H, W)
         skips = [hid]
         for i, layers in enumerate(self.down):
             for lay in layers:
-                hid = lay(hid, emb, tokens, mask, f)
+                hid = lay(hid, emb, tokens, mask, f, clip_tokens)
                 skips.append(hid)
             if i < len(self.downsample):
                 hid = self.downsample[i](hid)
                 skips.append(hid)
         for lay in self.mid:
-            hid = lay(hid, emb, tokens, mask, f)
+            hid = lay(hid, emb, tokens, mask, f, clip_tokens)
         for i, layers in enumerate(self.up):
             for lay in layers:
-                hid = lay(torch.cat([hid, skips.pop()], dim=1), emb, tokens, mask, f)
+                hid = lay(torch.cat([hid, skips.pop()], dim=1), emb, tokens, mask, f, clip_tokens)
             if i < len(self.upsample):
                 hid = self.upsample[i](hid, output_size=skips[-1].shape[-2:])
         out = self.conv_out(nn.functional.silu(self.norm_out(hid)))  # (B*T, C, H, W)

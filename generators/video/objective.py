@@ -96,7 +96,6 @@ class VideoDiffusionLoss:
         mix, device = self.mix, x0.device
         u = torch.rand(b, 4, generator=generator)
         cond_on = u[:, 0] >= mix.uncond
-        text_keep = cond_on & (u[:, 1] >= mix.text_drop)
         labels = torch.where(cond_on & (labels >= 0) & (u[:, 2] < mix.label), labels, torch.full_like(labels, num_classes))
         motion_keep = cond_on & (u[:, 3] < mix.motion)
         r = torch.rand(b, generator=generator)
@@ -105,6 +104,9 @@ class VideoDiffusionLoss:
         prefix = torch.randint(1, max(2, f // 2 + 1), (b,), generator=generator)
         mode = torch.where(cond_on & (f > 1), mode, torch.zeros_like(mode))
         known = known_mask(f, mode, prefix).to(device)
+        # clips with known frames drop their text at known_text_drop: image-to-video without a prompt
+        drop = torch.where(mode > 0, mix.text_drop if mix.known_text_drop is None else mix.known_text_drop, mix.text_drop)
+        text_keep = cond_on & (u[:, 1] >= drop)
         cond = VideoCondition(self.table.record(caption_ids), text_keep.to(device), labels.to(device),
                               torch.where(motion_keep, motion, torch.zeros_like(motion)).to(device), motion_keep.to(device),
                               known_frames(x0, known))

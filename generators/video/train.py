@@ -57,6 +57,7 @@ def build_model(p: VideoPreset, autoencoder: AutoencoderKL | None = None,
         max_motion=p.max_motion,
         autoencoder_config=ae_config,
         latent_scale=latent_scale,
+        temporal_cross_attention=p.temporal_cross_attention,
     )
     if model.autoencoder is not None:
         model.autoencoder.load_state_dict(autoencoder.state_dict())

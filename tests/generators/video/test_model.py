@@ -55,6 +55,45 @@ def test_frames_see_each_other_and_conditions_matter(net):
     assert (a - c).abs().max() > 1e-4
 
 
+def test_temporal_layers_cross_attend_to_the_prompt_and_older_configs_do_not():
+    """With temporal_cross_attention the prompt reaches the temporal layers themselves: with the spatial and
+    pooled paths cut (no spatial attention, cond_embedding zeroed), the prompt still changes the output, and
+    its gradient reaches the temporal attn2 weights. A config without the key builds the older network."""
+    torch.manual_seed(0)
+    kw = dict(in_channels=2, block_out_channels=(8, 16), attention_levels=(), temporal_levels=(0, 1), num_heads=2,
+              norm_num_groups=4, cond_dim=16)
+    cross = SpatioTemporalUNet(**kw, temporal_cross_attention=True)
+    with torch.no_grad():
+        for name, p in cross.named_parameters():
+            p.copy_(torch.zeros_like(p) if name.startswith("cond_embedding") else p + 0.05 * torch.randn_like(p))
+    x, t = torch.randn(1, 2, 4, 8, 8), torch.tensor([300.0])
+    up, left = condition(cross, 1, 4, prompt="a two moving up"), condition(cross, 1, 4, prompt="a two moving left")
+    out = cross(x, t, up)
+    assert (out - cross(x, t, left)).abs().max() > 1e-4
+    out.square().mean().backward()
+    attn2 = [m.temporal.transformer_blocks[0].attn2 for m in cross.modules() if getattr(m, "temporal", None) is not None]
+    assert attn2 and all(a is not None and a.to_k.weight.grad.abs().sum() > 0 for a in attn2)
+    plain = SpatioTemporalUNet(**kw)
+    assert not plain.config.temporal_cross_attention
+    assert all(m.temporal.transformer_blocks[0].attn2 is None for m in plain.modules()
+               if getattr(m, "temporal", None) is not None)
+
+
+def test_clips_with_known_frames_drop_their_text_at_their_own_rate():
+    """ConditionMix.known_text_drop: image-to-video without a prompt is trained as often as asked."""
+    table = CaptionTable(torch.zeros(1, 2, 4), torch.ones(1, 2, dtype=torch.bool), torch.zeros(1, 4))
+    mix = ConditionMix(uncond=0.0, text_drop=0.0, first_frame=0.5, prefix=0.0, interleave=0.0, known_text_drop=1.0)
+    loss = VideoDiffusionLoss(None, table, mix)
+    b = 400
+    cond, known = loss.conditions(torch.zeros(b, 2, 4, 8, 8), torch.zeros(b, dtype=torch.long),
+                                  torch.zeros(b, dtype=torch.long), torch.ones(b), 10, torch.Generator().manual_seed(0))
+    has_known = known.any(1)
+    assert 100 < int(has_known.sum()) < 300
+    assert not cond.text_keep[has_known].any() and cond.text_keep[~has_known].all()
+    with pytest.raises(ValueError, match="known_text_drop"):
+        ConditionMix(known_text_drop=1.5)
+
+
 def test_condition_and_context_shapes_are_checked(net):
     cond = condition(net, 2, 4)
     with pytest.raises(ValueError, match="labels"):
