@@ -27,17 +27,32 @@ def _clouds(x: np.ndarray | torch.Tensor, name: str) -> torch.Tensor:
     return t
 
 
-def chamfer_matrix(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor, batch: int | None = None) -> np.ndarray:
-    """CD between every cloud of ``a`` (M, N, 3) and of ``b`` (K, N', 3): (M, K)."""
-    a, b = _clouds(a, "a"), _clouds(b, "b")
-    batch = batch or max(1, 2**23 // (a.shape[1] * b.shape[1]))  # about 32 MiB of distances at a time
+def _pairs(m: int, k: int, symmetric: bool) -> list[tuple[int, int]]:
+    """Index pairs to compute: all of (M, K), or the upper triangle of a symmetric (M, M) matrix."""
+    return [(i, j) for i in range(m) for j in range(i + 1 if symmetric else 0, k)]
+
+
+def chamfer_matrix(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor | None = None,
+                   workers: int | None = None) -> np.ndarray:
+    """CD between every cloud of ``a`` (M, N, 3) and of ``b`` (K, N', 3): (M, K); ``b=None`` gives ``a`` vs ``a``.
+
+    Nearest neighbours come from one k-d tree per cloud (``scipy.spatial.cKDTree``), built once, so a
+    pair costs O((N + N') log N) instead of the N x N' distance block (at 2,048 points, one thread:
+    0.004 s per pair against 0.09 s for ``torch.cdist``, a development measurement). The self matrix
+    is symmetric with a zero diagonal, so only its upper triangle is computed.
+    """
+    a = _clouds(a, "a").numpy().astype(np.float64)
+    symmetric = b is None
+    b = a if symmetric else _clouds(b, "b").numpy().astype(np.float64)
+    workers = workers or torch.get_num_threads()
+    trees_a = [cKDTree(x) for x in a]
+    trees_b = trees_a if symmetric else [cKDTree(y) for y in b]
     out = np.zeros((len(a), len(b)))
-    for i in range(len(a)):
-        for j in range(0, len(b), batch):
-            bj = b[j:j + batch]
-            d = torch.cdist(a[i].expand(len(bj), -1, -1), bj) ** 2  # (k, N, N')
-            out[i, j:j + len(bj)] = (d.min(2).values.mean(1) + d.min(1).values.mean(1)).numpy()
-    return out
+    for i, j in _pairs(len(a), len(b), symmetric):
+        ab = trees_b[j].query(a[i], workers=workers)[0]
+        ba = trees_a[i].query(b[j], workers=workers)[0]
+        out[i, j] = np.mean(ab**2) + np.mean(ba**2)
+    return out + out.T if symmetric else out
 
 
 def emd_exact(x: np.ndarray, y: np.ndarray) -> float:
@@ -85,21 +100,30 @@ def emd_sinkhorn(x: torch.Tensor, y: torch.Tensor, epsilon: float = 0.005, itera
     return ((plan * cost).sum(dim=(1, 2))).float()
 
 
-def emd_matrix(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor, exact: bool = True, batch: int = 32,
-               epsilon: float = 0.005, iterations: int = 60) -> np.ndarray:
-    """EMD between every cloud of ``a`` (M, N, 3) and ``b`` (K, N, 3): exact (Hungarian) or Sinkhorn."""
-    a, b = _clouds(a, "a"), _clouds(b, "b")
+def emd_matrix(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor | None = None, exact: bool = True,
+               batch: int = 32, epsilon: float = 0.005, iterations: int = 60) -> np.ndarray:
+    """EMD between every cloud of ``a`` (M, N, 3) and ``b`` (K, N, 3): exact (Hungarian) or Sinkhorn.
+
+    ``b=None`` gives ``a`` vs ``a``: only the upper triangle is computed and mirrored (the exact EMD
+    is symmetric; for Sinkhorn this fixes one of two near-equal estimates).
+    """
+    symmetric = b is None
+    a = _clouds(a, "a")
+    b = a if symmetric else _clouds(b, "b")
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"EMD needs equal point counts, got {a.shape[1]} and {b.shape[1]}; resample first")
     out = np.zeros((len(a), len(b)))
+    if exact:
+        an, bn = a.numpy(), b.numpy()
+        for i, j in _pairs(len(a), len(b), symmetric):
+            out[i, j] = emd_exact(an[i], bn[j])
+        return out + out.T if symmetric else out
     for i in range(len(a)):
-        if exact:
-            out[i] = [emd_exact(a[i].numpy(), bj.numpy()) for bj in b]
-            continue
-        for j in range(0, len(b), batch):
+        start = i + 1 if symmetric else 0
+        for j in range(start, len(b), batch):
             bj = b[j:j + batch]
             out[i, j:j + len(bj)] = emd_sinkhorn(a[i].expand(len(bj), -1, -1), bj, epsilon, iterations).numpy()
-    return out
+    return out + out.T if symmetric else out
 
 
 def set_metrics(d_gr: np.ndarray, d_gg: np.ndarray, d_rr: np.ndarray) -> dict[str, float]:

@@ -340,7 +340,7 @@ def write_train_record(directory: str | os.PathLike, command: str, config: Train
         "command": command,
         "train_config": asdict(config),
         "steps": result.steps,
-        "final_loss_mean_last_100": sum(result.losses[-100:]) / max(1, len(result.losses[-100:])),
+        "final_loss_mean_last_100": (sum(result.losses[-100:]) / len(result.losses[-100:])) if result.losses else None,
         "seconds_this_run": round(result.seconds, 1),
         "samples_per_second": round(result.samples_per_second, 1),
         **(extra or {}),

@@ -38,11 +38,11 @@ def _subsample(clouds: np.ndarray, count: int, seed: int) -> np.ndarray:
 def distribution_metrics(generated: np.ndarray, reference: np.ndarray, emd_points: int = 512, seed: int = 0) -> dict[str, float]:
     """MMD / COV / 1-NNA with CD and EMD between two sets of normalised clouds (M, N, 3), (K, N, 3)."""
     out = {}
-    cd = [chamfer_matrix(generated, reference), chamfer_matrix(generated, generated), chamfer_matrix(reference, reference)]
+    cd = [chamfer_matrix(generated, reference), chamfer_matrix(generated), chamfer_matrix(reference)]
     out.update({f"{k}-cd": v for k, v in set_metrics(*cd).items()})
     if emd_points:
         g, r = _subsample(generated, emd_points, seed), _subsample(reference, emd_points, seed + 1)
-        emd = [emd_matrix(g, r), emd_matrix(g, g), emd_matrix(r, r)]
+        emd = [emd_matrix(g, r), emd_matrix(g), emd_matrix(r)]
         out.update({f"{k}-emd": v for k, v in set_metrics(*emd).items()})
     return out
 

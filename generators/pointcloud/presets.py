@@ -37,6 +37,7 @@ class PointCloudPreset:
     vae: StageBudget
     global_prior: StageBudget
     point_prior: StageBudget
+    h_std: float = 0.0         # fixed posterior std of the latent points (0: learned); see PointVAE
 
 
 PRESETS: dict[str, PointCloudPreset] = {

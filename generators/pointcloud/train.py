@@ -37,7 +37,8 @@ def build_model(preset: PointCloudPreset, categories: tuple[str, ...] | None = N
     p = preset
     return LionModel(
         beta_schedule=diffusion.beta_schedule, num_train_timesteps=diffusion.num_train_timesteps,
-        vae_config={"latent_dim": p.latent_dim, "point_feature_dim": p.point_feature_dim, "hidden": p.vae_hidden, "depth": p.vae_depth},
+        vae_config={"latent_dim": p.latent_dim, "point_feature_dim": p.point_feature_dim, "hidden": p.vae_hidden, "depth": p.vae_depth,
+                    "h_std": p.h_std},
         global_prior_config={"hidden": p.global_hidden, "depth": p.global_depth, "text": p.text},
         point_prior_config={"hidden": p.point_hidden, "depth": p.point_depth},
         categories=tuple(categories or p.categories), num_points=p.num_points,

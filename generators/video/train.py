@@ -137,7 +137,8 @@ def train_video(
 
     data = VideoBatches(MovingDigits(p.clip, captions, "train"), p.mix)
     result = train(model, loss, data, config, output_dir, on_checkpoint=publish, progress=progress)
-    if result.resumed_from < result.steps:
+    # a run stopped after its last checkpoint but before this record resumes with no step left: record it then
+    if result.resumed_from < result.steps or not (Path(output_dir) / "training.json").is_file():
         params = sum(t.numel() for t in model.parameters() if t.requires_grad)
         write_train_record(output_dir, command or f"train_video({str(output_dir)!r}, preset={preset!r}, max_steps={steps})",
                            config, result, {"preset": preset, "preset_config": asdict(p), "parameters": params,

@@ -17,6 +17,23 @@ def test_chamfer_closed_form():
     assert np.allclose(chamfer_matrix(x, y), [[8.0]]) and np.allclose(chamfer_matrix(x, x), 0)
 
 
+def test_chamfer_matrix_matches_brute_force_and_its_self_matrix_is_symmetric():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(4, 50, 3)).astype(np.float32), rng.normal(size=(3, 70, 3)).astype(np.float32)
+    d = torch.cdist(torch.tensor(a)[:, None].double(), torch.tensor(b)[None].double()) ** 2  # (4, 3, 50, 70)
+    brute = (d.min(-1).values.mean(-1) + d.min(-2).values.mean(-1)).numpy()
+    assert np.allclose(chamfer_matrix(a, b), brute, rtol=1e-5)
+    self_matrix = chamfer_matrix(a)
+    assert np.allclose(self_matrix, chamfer_matrix(a, a), rtol=1e-6, atol=1e-9)
+    assert np.allclose(self_matrix, self_matrix.T) and np.allclose(np.diag(self_matrix), 0)
+
+
+def test_exact_emd_self_matrix_equals_the_full_matrix():
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=(4, 16, 3)).astype(np.float32)
+    assert np.allclose(emd_matrix(a), emd_matrix(a, a), atol=1e-6)
+
+
 def test_exact_emd_matches_brute_force():
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
