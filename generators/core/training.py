@@ -334,6 +334,12 @@ def train(
     return TrainResult(config.max_steps, start, losses, seconds, rate, peak)
 
 
+def needs_train_record(result: TrainResult, directory: str | os.PathLike) -> bool:
+    """True when ``training.json`` should be (re)written: steps ran, or none were left but no record exists yet
+    (a run stopped after its last checkpoint and before its record)."""
+    return result.resumed_from < result.steps or not (Path(directory) / "training.json").is_file()
+
+
 def write_train_record(directory: str | os.PathLike, command: str, config: TrainConfig, result: TrainResult, extra: dict | None = None) -> None:
     """Record how a shipped checkpoint was produced (``training.json``)."""
     record = {

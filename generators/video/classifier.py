@@ -16,7 +16,8 @@ import torch.nn.functional as F
 
 from evaluation.video import VideoClassifier, load_video_classifier
 from generators.core.checkpoint import atomic_write_json, save_model
-from generators.core.training import GeneratedBatches, TrainConfig, TrainResult, seeded, train, write_train_record
+from generators.core.training import (GeneratedBatches, TrainConfig, TrainResult, needs_train_record, seeded, train,
+                                     write_train_record)
 
 from .captions import DIRECTIONS, RELATIONS, CaptionSet
 from .data import ClipBatch, MovingDigits
@@ -104,7 +105,7 @@ def train_video_classifier(
     output_dir = Path(output_dir)
     result = train(model, classifier_loss, GeneratedBatches(batches), config, output_dir,
                    on_checkpoint=lambda step, inner, ema: save_model(output_dir, inner, ema), progress=progress)
-    if result.resumed_from < result.steps:
+    if needs_train_record(result, output_dir):
         command = command or f"train_video_classifier({str(output_dir)!r}, preset={preset!r})"
         scores = write_classifier_metrics(output_dir, preset, seed, command)
         write_train_record(output_dir, command, config, result, {

@@ -22,7 +22,8 @@ from generators.core.checkpoint import read_json
 from generators.core.latent import LatentSpace
 from generators.core.losses import DiffusionLoss
 from generators.core.pipeline import DiffusionConfig
-from generators.core.training import STATE_DIR, TrainConfig, TrainResult, seeded, train, write_train_record
+from generators.core.training import (STATE_DIR, TrainConfig, TrainResult, needs_train_record, seeded, train,
+                                     write_train_record)
 
 from .autoencoder import PerFrameAutoencoder, load_autoencoder, train_video_autoencoder
 from .captions import CaptionSet
@@ -137,8 +138,7 @@ def train_video(
 
     data = VideoBatches(MovingDigits(p.clip, captions, "train"), p.mix)
     result = train(model, loss, data, config, output_dir, on_checkpoint=publish, progress=progress)
-    # a run stopped after its last checkpoint but before this record resumes with no step left: record it then
-    if result.resumed_from < result.steps or not (Path(output_dir) / "training.json").is_file():
+    if needs_train_record(result, output_dir):
         params = sum(t.numel() for t in model.parameters() if t.requires_grad)
         write_train_record(output_dir, command or f"train_video({str(output_dir)!r}, preset={preset!r}, max_steps={steps})",
                            config, result, {"preset": preset, "preset_config": asdict(p), "parameters": params,

@@ -130,3 +130,12 @@ def test_data_beyond_memory_resumes_exactly(tmp_path, kind):
     reference, _ = run(tmp_path / "b", 30)
     for p, q in zip(resumed.parameters(), reference.parameters()):
         assert torch.equal(p, q)
+
+
+def test_needs_train_record_when_steps_ran_or_the_record_is_missing(tmp_path):
+    from generators.core.training import TrainResult, needs_train_record
+
+    ran, none_left = TrainResult(10, 5, [], 1.0, 1.0, None), TrainResult(10, 10, [], 0.0, 0.0, None)
+    assert needs_train_record(ran, tmp_path) and needs_train_record(none_left, tmp_path)
+    (tmp_path / "training.json").write_text("{}")
+    assert needs_train_record(ran, tmp_path) and not needs_train_record(none_left, tmp_path)
