@@ -190,3 +190,46 @@ class FirstFrameEncoder(NullConditionMixin, ModelMixin, ConfigMixin):
         tokens = self.null_tokens.expand(batch_size, -1, -1).to(device)
         mask = torch.ones(batch_size, 1, dtype=torch.bool, device=device)
         return ConditioningRecord(tokens, mask, self.null_pooled.expand(batch_size, -1).to(device))
+
+
+class FrameRecognizer(ModelMixin, ConfigMixin):
+    """A frozen image encoder that maps a conditioning frame to a class-label condition.
+
+    Stable Video Diffusion conditions image-to-video on the frozen CLIP image embedding of the given
+    frame (Blattmann et al. 2023); this is the same role for a class-conditional model: a small CNN,
+    translation invariant (global average pooling), trained apart from the denoiser, reads which class
+    the frame shows, so a model whose identity comes from its text or label condition keeps the class of
+    a given frame when no prompt comes with it. The last logit is "none of them" (e.g. two objects).
+
+    Args:
+        channels: frame channels.
+        num_classes: classes (the label condition's); logit ``num_classes`` is "none".
+        width: channels of the first convolution (doubled twice).
+    """
+
+    @register_to_config
+    def __init__(self, channels: int = 1, num_classes: int = 10, width: int = 16) -> None:
+        super().__init__()
+        w = width
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, w, 3, padding=1), nn.SiLU(), nn.Conv2d(w, w, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(w, 2 * w, 3, stride=2, padding=1), nn.SiLU(), nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(2 * w, 4 * w, 3, stride=2, padding=1), nn.SiLU(), nn.Conv2d(4 * w, 4 * w, 3, padding=1), nn.SiLU(),
+        )
+        self.head = nn.Linear(4 * w, num_classes + 1)
+
+    def forward(self, frame: torch.Tensor) -> torch.Tensor:
+        """Logits (B, num_classes + 1) of frames (B, C, H, W) in [-1, 1]."""
+        _check_image(frame, self.config.channels, "frame")
+        return self.head(self.net(frame.to(self.head.weight)).mean(dim=(2, 3)))
+
+    @torch.no_grad()
+    def labels(self, frame: torch.Tensor, min_confidence: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B,) labels, ``num_classes`` (the null label) where "none" wins or the top probability is
+        below ``min_confidence``, and (B,) the top probability."""
+        if not 0.0 <= min_confidence <= 1.0:
+            raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence}")
+        prob = self(frame).float().softmax(-1)
+        top, label = prob.max(-1)
+        none = int(self.config.num_classes)
+        return torch.where((label == none) | (top < min_confidence), torch.full_like(label, none), label), top

@@ -13,7 +13,7 @@ CHECKPOINTS = ROOT / "data" / "checkpoints"
 VIDEO_CHECKPOINT = str(CHECKPOINTS / "video-moving-digits")
 VIDEO_CLASSIFIER_CHECKPOINT = str(CHECKPOINTS / "video-classifier")
 DIGIT_CLASSIFIER_CHECKPOINT = str(CHECKPOINTS / "digit-classifier")
-VideoPresetName = Literal["tiny", "tiny-pixel", "small", "small-pixel", "base"]
+VideoPresetName = Literal["tiny", "tiny-pixel", "tiny-staged", "small", "small-pixel", "base"]
 MAX_FRAMES = 1024
 
 

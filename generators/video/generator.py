@@ -16,7 +16,7 @@ extension). Guidance is classifier-free over all conditions at once (Ho & Salima
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -148,6 +148,26 @@ class VideoGenerator(DiffusionGenerator):
         return x.float().clamp(-1, 1)
 
     # --------------------------------------------------------------- conditions
+    def _recognize(self, req: _Request, first: torch.Tensor) -> _Request:
+        """Clips given a first frame (B, C, H, W) but neither text nor label take the label the model's frozen
+        first-frame recognizer reads in it (null where it is unsure or sees no single digit)."""
+        recognizer = getattr(self.model, "recognizer", None)
+        null = int(self.model.config.num_classes)
+        open_ = ~req.text_keep & (req.labels == null)
+        if recognizer is None or not bool(open_.any()):
+            return req
+        read, confidence = recognizer.labels(first.to(self.device, self.dtype))
+        read = read.cpu()
+        labels = torch.where(open_, read, req.labels)
+        for i in open_.nonzero()[:, 0].tolist():
+            if int(read[i]) == null:
+                logger.info("clip %d: no prompt and the first frame shows no single digit the recognizer is sure of "
+                            "(p=%.2f): the clip continues it without a label", i, float(confidence[i]))
+            else:
+                logger.info("clip %d: no prompt: the first frame reads as the digit %d (p=%.2f), used as its label",
+                            i, int(read[i]), float(confidence[i]))
+        return replace(req, labels=labels)
+
     def _request(self, prompt: Any, labels: Any, motion: Any, images: int | None = None) -> _Request:
         prompts, label_list, motion_list = as_list("prompt", prompt), as_list("labels", labels), as_list("motion", motion)
         sizes = dict(prompt=prompts, labels=label_list, motion=motion_list)
@@ -267,6 +287,7 @@ class VideoGenerator(DiffusionGenerator):
         start = None
         if first is not None:
             first = first.expand(req.size, -1, -1, -1) if len(first) == 1 else first
+            req = self._recognize(req, first)
             start = self.encode(first[:, :, None])  # (B, c, 1, h, w)
         z = self._rollout(req, start, n, seed, s, ctx)
         return self._output(z, req, self.clip.fps)
@@ -288,7 +309,9 @@ class VideoGenerator(DiffusionGenerator):
         clips = check_video(video, self.frame_size)
         n = check_int("num_frames", num_frames, clips.shape[2], MAX_FRAMES)
         req = self._request(prompt, labels, motion, len(clips))
-        z = self.encode(clips.expand(req.size, -1, -1, -1, -1) if len(clips) == 1 else clips)
+        clips = clips.expand(req.size, -1, -1, -1, -1) if len(clips) == 1 else clips
+        req = self._recognize(req, clips[:, :, 0])
+        z = self.encode(clips)
         return self._output(self._rollout(req, z, n, seed, s, self._context_arg(context_frames)), req, self.clip.fps)
 
     @torch.no_grad()
@@ -309,7 +332,9 @@ class VideoGenerator(DiffusionGenerator):
         if clips.shape[2] < 2:
             raise ValueError(f"video must have at least 2 frames to interpolate, got {clips.shape[2]}")
         req = self._request(prompt, labels, motion, len(clips))
-        z = self.encode(clips.expand(req.size, -1, -1, -1, -1) if len(clips) == 1 else clips)
+        clips = clips.expand(req.size, -1, -1, -1, -1) if len(clips) == 1 else clips
+        req = self._recognize(req, clips[:, :, 0])
+        z = self.encode(clips)
         return self._output(self._interpolate(req, z, seed, s), req, 2 * self.clip.fps)
 
     def _interpolate(self, req: _Request, z: torch.Tensor, seed: int, s: _Sampling) -> torch.Tensor:

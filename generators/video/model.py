@@ -11,6 +11,10 @@ Conditions come from ``conditioning/``: a text record (the frozen all-MiniLM-L6-
 here), a class label, a motion-strength scalar and the known frames of the clip
 (:func:`conditioning.frames.known_frames`, concatenated channel-wise). Tokens of the first three
 feed cross-attention (with their padding mask); their pooled vectors sum into the time embedding.
+With ``first_frame_tokens`` the clip's first known frame is also encoded (``FirstFrameEncoder``) into
+tokens and a pooled vector, as Stable Video Diffusion feeds the conditioning frame's image embedding to
+cross-attention beside the channel-concatenated latent (Blattmann et al. 2023, the image-to-video model): the
+concatenated frame only reaches the frames next to it, the tokens reach every frame.
 Each has a learned null, so one network learns every subset (classifier-free guidance, Ho & Salimans 2022).
 """
 from __future__ import annotations
@@ -29,6 +33,7 @@ from diffusers.models.transformers.transformer_temporal import TransformerTempor
 from torch import nn
 
 from conditioning import ClassLabelEncoder, ConditioningRecord
+from conditioning.image import FirstFrameEncoder, FrameRecognizer
 from conditioning.scalar import ScalarEncoder
 from conditioning.text import TextEncoder
 
@@ -137,6 +142,17 @@ class SpatioTemporalUNet(ModelMixin, ConfigMixin):
             it the text reaches only the per-frame layers, which do not know a frame's place in the
             clip, so motion words ("up", "to the left") have no direct path to the layers that order
             the frames. (The loss weighting mattered more for following them: see the video README.)
+        first_frame_tokens: encode frame 0 of the known frames (when it is known) into condition tokens
+            and a pooled vector (a learned null otherwise), so every frame of an image-to-video clip
+            sees the given digit, not only the frames next to it.
+        first_frame_patch: the patch size of that encoder (tokens = (H / p) * (W / p)).
+        first_frame_concat: also concatenate frame 0 of the known frames (zeros when unknown) to every
+            frame's input, as SVD concatenates the conditioning frame's latent to each frame (Blattmann
+            et al. 2023): every frame sees the given digit at the same place, not only frame 0.
+        recognizer_config: the ``FrameRecognizer`` config of a frozen first-frame recognizer (None: none).
+            Like the autoencoder it is a frozen submodule the forward never calls: the generator asks it
+            for the label of a given first frame when neither prompt nor label is given. It is built
+            last, so the denoiser's seeded initialisation is the same with or without it.
     """
 
     @register_to_config
@@ -159,6 +175,10 @@ class SpatioTemporalUNet(ModelMixin, ConfigMixin):
         latent_scale: float | None = None,
         latent_shift: float = 0.0,
         temporal_cross_attention: bool = False,
+        first_frame_tokens: bool = False,
+        first_frame_patch: int = 2,
+        first_frame_concat: bool = False,
+        recognizer_config: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         widths = tuple(block_out_channels)
@@ -180,10 +200,13 @@ class SpatioTemporalUNet(ModelMixin, ConfigMixin):
         self.text_pooled = nn.Linear(self.text_encoder.dim, cond_dim)
         self.label_encoder = ClassLabelEncoder(num_classes=num_classes, embedding_dim=cond_dim)
         self.motion_encoder = ScalarEncoder(dim=cond_dim, min_value=0.0, max_value=max_motion, name="motion")
+        self.frame_encoder = None
+        if first_frame_tokens:
+            self.frame_encoder = FirstFrameEncoder(channels=in_channels, dim=cond_dim, patch_size=first_frame_patch)
         self.time_proj = Timesteps(widths[0], True, 0)
         self.time_embedding = TimestepEmbedding(widths[0], temb)
         self.cond_embedding = nn.Sequential(nn.Linear(cond_dim, temb), nn.SiLU(), nn.Linear(temb, temb))
-        self.conv_in = nn.Conv2d(2 * in_channels + 1, widths[0], 3, padding=1)
+        self.conv_in = nn.Conv2d((3 if first_frame_concat else 2) * in_channels + 1, widths[0], 3, padding=1)
 
         def layer(cin: int, cout: int, level: int, spatial: bool | None = None, temporal: bool | None = None):
             spatial = level in attention_levels if spatial is None else spatial
@@ -212,6 +235,9 @@ class SpatioTemporalUNet(ModelMixin, ConfigMixin):
                 self.upsample.append(Upsample2D(w, use_conv=True, out_channels=w))
         self.norm_out = nn.GroupNorm(norm_num_groups, ch)
         self.conv_out = nn.Conv2d(ch, in_channels, 3, padding=1)
+        self.recognizer: FrameRecognizer | None = None
+        if recognizer_config is not None:
+            self.recognizer = FrameRecognizer.from_config(recognizer_config).requires_grad_(False).eval()
 
     @property
     def cond_channels(self) -> int:
@@ -219,16 +245,25 @@ class SpatioTemporalUNet(ModelMixin, ConfigMixin):
         return int(self.config.in_channels) + 1
 
     def encode_conditions(self, cond: VideoCondition) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Tokens (B, L, D), key mask (B, L) and pooled vector (B, D) of text, class and motion."""
+        """Tokens (B, L, D), key mask (B, L) and pooled vector (B, D) of text, class, motion [and first frame]."""
         device = self.text_tokens.weight.device
         text = cond.text.to(device).where(cond.text_keep.to(device), self.text_encoder.null(1, device))
         text = ConditioningRecord(self.text_tokens(text.tokens), text.mask, self.text_pooled(text.pooled))
         label = self.label_encoder(cond.labels.to(device))
         motion = self.motion_encoder(cond.motion).where(cond.motion_keep.to(device), self.motion_encoder.null(1, device))
         records = (text, label, motion)
+        if self.frame_encoder is not None:
+            records += (self.encode_first_frame(cond.context.to(device)),)
         tokens = torch.cat([r.tokens for r in records], dim=1)  # (B, L, D)
         mask = torch.cat([r.mask for r in records], dim=1)  # (B, L)
         return tokens, mask, sum(r.pooled for r in records)  # (B, D)
+
+    def encode_first_frame(self, context: torch.Tensor) -> ConditioningRecord:
+        """The first-frame record of a known-frames context (B, C + 1, T, H, W); the null where frame 0 is unknown."""
+        c = int(self.config.in_channels)
+        frame, known = context[:, :c, 0], context[:, c, 0].flatten(1).amax(1) > 0.5  # (B, C, H, W), (B,)
+        frame = frame.to(self.frame_encoder.null_pooled.dtype)
+        return self.frame_encoder(frame).where(known, self.frame_encoder.null(1, frame.device))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, cond: VideoCondition) -> torch.Tensor:
         if not isinstance(cond, VideoCondition):
@@ -243,7 +278,10 @@ class SpatioTemporalUNet(ModelMixin, ConfigMixin):
         if self.config.temporal_cross_attention:  # padding zeroed: the temporal blocks take no key mask
             clip_tokens = (tokens * mask[..., None].to(tokens.dtype)).to(x.dtype)  # (B, L, D)
         tokens, mask = tokens.to(x.dtype).repeat_interleave(f, 0), mask.repeat_interleave(f, 0)  # (B*T, L, D)
-        inp = torch.cat([x, cond.context.to(x.dtype)], dim=1)  # (B, 2C + 1, T, H, W)
+        parts = [x, cond.context.to(x.dtype)]
+        if self.config.first_frame_concat:  # frame 0 where known (the context is zero elsewhere), on every frame
+            parts.append(cond.context[:, :c, :1].to(x.dtype).expand(-1, -1, f, -1, -1))
+        inp = torch.cat(parts, dim=1)  # (B, 2C + 1 [+ C], T, H, W)
         hid = self.conv_in(inp.transpose(1, 2).reshape(b * f, -1, h, w))  # (B*T, C0, H, W)
         skips = [hid]
         for i, layers in enumerate(self.down):

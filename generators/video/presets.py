@@ -70,6 +70,17 @@ class ConditionMix:
 
 
 @dataclass(frozen=True)
+class RecognizerBudget:
+    """Width and training budget of the first-frame recognizer (``conditioning.image.FrameRecognizer``)."""
+
+    width: int = 16
+    max_steps: int = 1500
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    checkpoint_every: int = 250
+
+
+@dataclass(frozen=True)
 class VideoPreset:
     """One named configuration: clips, latent or pixel space, the denoiser's size and its training budget."""
 
@@ -93,6 +104,19 @@ class VideoPreset:
     mix: ConditionMix = field(default_factory=ConditionMix)
     max_motion: float = 4.0
     temporal_cross_attention: bool = False
+    # SpatioTemporalUNet's first-frame options (tokens + pooled vector; frame 0 concatenated to every frame)
+    first_frame_tokens: bool = False
+    first_frame_patch: int = 2
+    first_frame_concat: bool = False
+    init_preset: str | None = None  # train (or reuse) this preset first and start from its weights
+    # a frozen first-frame recognizer, trained before the denoiser: image-to-video without a prompt or
+    # label takes its label condition from the given frame
+    recognizer: bool = False
+    recognizer_budget: RecognizerBudget = field(default_factory=RecognizerBudget)
+
+    def __post_init__(self) -> None:
+        if self.init_preset is not None and self.init_preset not in PRESETS:
+            raise ValueError(f"init_preset must be one of {tuple(PRESETS)}, got {self.init_preset!r}")
 
 
 _TINY_CLIP = ClipSpec(frame_size=16, num_frames=4, digit_size=8, min_speed=1.0, max_speed=2.0, two_digit_prob=0.0,
@@ -107,7 +131,8 @@ PRESETS: dict[str, VideoPreset] = {
     "tiny": VideoPreset(_TINY_CLIP, True, _TINY_AE, (8, 16), 1, (1,), (0, 1), 2, 4, 16,
                         max_steps=4, batch_size=2, learning_rate=2e-3, checkpoint_every=2, ema_decay=0.9,
                         mix=ConditionMix(image_batch_factor=2, known_text_drop=0.5), temporal_cross_attention=True,
-                        prediction_type="v_prediction", weighting="none"),
+                        prediction_type="v_prediction", weighting="none", recognizer=True,
+                        recognizer_budget=RecognizerBudget(4, max_steps=4, batch_size=8, checkpoint_every=2)),
     # the shipped CPU checkpoint: 32x32 canvas, 16 frames, 8x8x4 latents. The temporal layers cross-attend
     # to the prompt (motion words reach the layers that order frames) and clips with known frames drop
     # their text half the time (image-to-video without a prompt). 3.2 M parameters: the folder stays ~8 MB.
@@ -115,21 +140,28 @@ PRESETS: dict[str, VideoPreset] = {
     # with eps + Min-SNR. The prompt's direction is only informative at high noise (below SNR ~0.3 the
     # motion is already visible in x_t), where eps + Min-SNR weighs x0 errors by SNR (~0.01): models
     # trained that way followed the digit but gave the same clip for "left" and "right" from one noise.
+    # Image-to-video without a prompt takes its digit from a frozen first-frame recognizer (see
+    # VideoPreset.recognizer).
     "small": VideoPreset(ClipSpec(), True, _SMALL_AE, (48, 96), 1, (1,), (0, 1), 4, 8, 128,
-                         max_steps=4000, batch_size=16, learning_rate=5e-4, checkpoint_every=250,
+                         max_steps=10000, batch_size=16, learning_rate=5e-4, checkpoint_every=250,
                          prediction_type="v_prediction", weighting="none",
-                         temporal_cross_attention=True, mix=ConditionMix(known_text_drop=0.5)),
+                         temporal_cross_attention=True, mix=ConditionMix(known_text_drop=0.5), recognizer=True),
     # for a GPU: wider, deeper, longer
     "base": VideoPreset(ClipSpec(), True, replace(_SMALL_AE, block_out_channels=(64, 128, 128), max_steps=10000,
                                                   batch_size=128), (128, 256, 256), 2, (1, 2), (0, 1, 2), 8, 32,
-                        256, max_steps=50000, batch_size=64, learning_rate=2e-4, checkpoint_every=2500),
+                        256, max_steps=50000, batch_size=64, learning_rate=2e-4, checkpoint_every=2500,
+                        recognizer=True),
 }
 # The pixel-space variants: the same clips and batch; one more level brings 32x32 down to 8x8. small-pixel
-# gets the latent model's CPU budget (autoencoder + denoiser, ~84 CPU-minutes): a step costs 8.2 CPU-s against
-# the latent denoiser's 1.5 (measured on one thread), so 600 steps.
+# gets the CPU budget of the latent model at 3,000 denoiser steps (autoencoder + denoiser, ~82 CPU-minutes):
+# a step costs 8.2 CPU-s against the latent denoiser's 1.5 (measured on one thread), so 600 steps.
 PRESETS["tiny-pixel"] = replace(PRESETS["tiny"], latent=False)
-PRESETS["small-pixel"] = replace(PRESETS["small"], latent=False, block_out_channels=(32, 64, 128),
-                                 attention_levels=(2,), temporal_levels=(1, 2), max_steps=600, checkpoint_every=50)
+PRESETS["small-pixel"] = replace(PRESETS["small"], latent=False, recognizer=False,
+                                 block_out_channels=(32, 64, 128), attention_levels=(2,), temporal_levels=(1, 2),
+                                 max_steps=600, checkpoint_every=50)
+# tests of the two-stage path: tiny, then tiny's weights plus the first-frame encoder
+PRESETS["tiny-staged"] = replace(PRESETS["tiny"], first_frame_tokens=True, first_frame_concat=True, init_preset="tiny",
+                                 max_steps=2)
 
 
 def get_preset(name: str) -> VideoPreset:

@@ -1,12 +1,17 @@
-"""Train the moving-digits video model (``train_video(out, preset="small")``): autoencoder, then denoiser.
+"""Train the moving-digits video model (``train_video(out, preset="small")``): autoencoder, recognizer, denoiser.
 
 For a latent preset the per-frame autoencoder is trained first in ``output_dir/autoencoder_training``
 (or an existing one is reused), its latent scale is estimated on a seeded batch of clips (Rombach
-et al. 2022, sec. 4.3.2), and the denoiser trains on the frozen latents. Both stages resume from
-their ``training_state/``; the clips are rendered from the step's generator, so a resumed run sees the
-batches it would have seen. The loadable generator folder is ``output_dir`` itself (its files; the frozen
-autoencoder is part of the network), refreshed at every checkpoint; ``training_state/`` and
-``autoencoder_training/`` beside them are for resuming only.
+et al. 2022, sec. 4.3.2), and the denoiser trains on the frozen latents. A preset with a
+``recognizer`` (the shipped ``small``) also trains the frozen first-frame recognizer in
+``output_dir/recognizer_training``; it joins the published folder, never the training state. A
+preset with an ``init_preset`` (a fine-tune; ``tiny-staged`` in the tests) instead trains (or reuses)
+that preset in ``output_dir/init_training`` and starts from its weights: added modules start from their
+initialisation, added input channels at zero, and the frozen autoencoder and its scale are the first
+stage's. Every stage resumes from its ``training_state/``; the clips are rendered from the step's
+generator, so a resumed run sees the batches it would have seen. The loadable generator folder is
+``output_dir`` itself (its files; the frozen autoencoder and recognizer are part of the network),
+refreshed at every checkpoint; the stage folders beside them are for resuming only.
 """
 from __future__ import annotations
 
@@ -18,7 +23,8 @@ import torch
 from diffusers import AutoencoderKL
 from torch import nn
 
-from generators.core.checkpoint import read_json
+from conditioning.image import FrameRecognizer
+from generators.core.checkpoint import load_tensors, read_json
 from generators.core.latent import LatentSpace
 from generators.core.losses import DiffusionLoss
 from generators.core.pipeline import DiffusionConfig
@@ -32,8 +38,11 @@ from .generator import VideoGenerator
 from .model import SpatioTemporalUNet
 from .objective import CaptionTable, VideoBatches, VideoDiffusionLoss
 from .presets import VideoPreset, get_preset
+from .recognizer import load_recognizer, train_recognizer
 
 AUTOENCODER_STAGE = "autoencoder_training"
+INIT_STAGE = "init_training"
+RECOGNIZER_STAGE = "recognizer_training"
 SCALE_BATCH = 64
 
 
@@ -59,10 +68,18 @@ def build_model(p: VideoPreset, autoencoder: AutoencoderKL | None = None,
         autoencoder_config=ae_config,
         latent_scale=latent_scale,
         temporal_cross_attention=p.temporal_cross_attention,
+        first_frame_tokens=p.first_frame_tokens,
+        first_frame_patch=p.first_frame_patch,
+        first_frame_concat=p.first_frame_concat,
     )
     if model.autoencoder is not None:
         model.autoencoder.load_state_dict(autoencoder.state_dict())
     return model
+
+
+def _published_recognizer(directory: Path) -> dict | None:
+    config = directory / "config.json"
+    return read_json(config, "model config").get("recognizer_config") if config.is_file() else None
 
 
 def _steps_done(directory: Path) -> int:
@@ -86,6 +103,68 @@ def prepare_latent(preset: str, output_dir: Path, autoencoder: str | os.PathLike
     return ae, scale, {"autoencoder": str(ae_dir), "latent_scale": scale,
                        "autoencoder_held_out_psnr_db": ae_record.get("held_out_psnr_db"),
                        "autoencoder_seconds": ae_record.get("seconds_this_run")}
+
+
+def with_recognizer(model: SpatioTemporalUNet, recognizer: FrameRecognizer | None,
+                    state: dict[str, torch.Tensor] | None = None) -> tuple[SpatioTemporalUNet, dict[str, torch.Tensor]]:
+    """The network to publish: ``model`` with ``recognizer`` as a frozen submodule, and its state dict
+    (``state``, e.g. the EMA weights, plus the recognizer's). The recognizer never joins the training
+    state, so a run resumes the same whether or not its preset has one."""
+    state = dict(model.state_dict() if state is None else state)
+    if recognizer is None:
+        return model, state
+    config = {k: v for k, v in model.config.items() if not k.startswith("_")}
+    config["recognizer_config"] = {k: v for k, v in recognizer.config.items() if not k.startswith("_")}
+    published = SpatioTemporalUNet.from_config(config).to(next(model.parameters()).device)
+    state.update({f"recognizer.{k}": v for k, v in recognizer.state_dict().items()})
+    published.load_state_dict(state)
+    return published.eval(), state
+
+
+def load_init_weights(model: SpatioTemporalUNet, source: SpatioTemporalUNet) -> list[str]:
+    """Copy ``source``'s weights into ``model``; returns the keys ``model`` has and ``source`` lacks.
+
+    Every tensor of ``source`` must exist in ``model`` with the same shape (a ValueError names the first
+    that does not), except a convolution that gained input channels (``conv_in`` with the first frame
+    concatenated): its old channels are copied and the new ones start at zero, so the network computes
+    what ``source`` computed until training moves them (the zero-initialised input channels of
+    ControlNet and of SVD's image-to-video fine-tuning).
+    """
+    own, theirs = model.state_dict(), source.state_dict()
+    merged = dict(own)
+    for key, value in theirs.items():
+        mine = own.get(key)
+        if mine is not None and mine.shape == value.shape:
+            merged[key] = value.to(mine.dtype)
+        elif (mine is not None and mine.ndim == 4 and value.ndim == 4 and mine.shape[0] == value.shape[0]
+              and mine.shape[2:] == value.shape[2:] and mine.shape[1] > value.shape[1]):
+            grown = torch.zeros_like(mine)
+            grown[:, :value.shape[1]] = value.to(mine.dtype)
+            merged[key] = grown
+        else:
+            got = tuple(mine.shape) if mine is not None else "missing"
+            raise ValueError(f"init weights: {key} {tuple(value.shape)} does not fit the new model ({got}); "
+                             "init_preset must be the same network minus added modules or input channels")
+    model.load_state_dict(merged)
+    return sorted(set(own) - set(theirs))
+
+
+def init_stage(preset: str, output_dir: Path, seed: int, mixed_precision: str, device: str | None,
+               progress: bool) -> tuple[SpatioTemporalUNet, dict]:
+    """Train (or resume, or reuse) the preset's ``init_preset`` in ``output_dir/init_training``; its network."""
+    p = get_preset(preset)
+    init_dir = output_dir / INIT_STAGE
+    first = get_preset(p.init_preset)
+    if _steps_done(init_dir) < first.max_steps or not (init_dir / "training.json").is_file():
+        train_video(init_dir, p.init_preset, seed=seed, mixed_precision=mixed_precision, device=device,
+                    command=f"stage 1 of train_video({str(output_dir)!r}, preset={preset!r})", progress=progress)
+    source = VideoGenerator.from_pretrained(init_dir, device="cpu").model
+    source.recognizer = None  # a frozen extra of the published folder, not part of the trained network
+    record = read_json(init_dir / "training.json", "stage-1 record")
+    return source, {"init_preset": p.init_preset, "init_stage": str(init_dir), "init_steps": record.get("steps"),
+                    "init_command": record.get("command"), "latent_scale": source.config.latent_scale,
+                    **{k: record[k] for k in ("autoencoder", "autoencoder_held_out_psnr_db", "autoencoder_seconds")
+                       if k in record}}
 
 
 def train_video(
@@ -115,10 +194,17 @@ def train_video(
     p = get_preset(preset)
     output_dir = Path(output_dir)
     captions = CaptionSet(p.clip.directions, p.clip.two_digit_prob > 0)
-    ae, scale, latent_record = (prepare_latent(preset, output_dir, autoencoder, seed, mixed_precision, device, progress)
-                                if p.latent else (None, None, {}))
+    source = None
+    if p.init_preset is not None:
+        source, latent_record = init_stage(preset, output_dir, seed, mixed_precision, device, progress)
+        ae, scale = source.autoencoder, source.config.latent_scale
+    else:
+        ae, scale, latent_record = (prepare_latent(preset, output_dir, autoencoder, seed, mixed_precision, device,
+                                                   progress) if p.latent else (None, None, {}))
     with seeded(seed):
         model = build_model(p, ae, scale)
+    if source is not None:
+        latent_record["init_new_modules"] = sorted({k.split(".")[0] for k in load_init_weights(model, source)})
     latent = None
     if model.autoencoder is not None:
         latent = LatentSpace(PerFrameAutoencoder(model.autoencoder), scale)
@@ -131,14 +217,34 @@ def train_video(
                          mixed_precision=mixed_precision, checkpoint_every=checkpoint_every or p.checkpoint_every,
                          seed=seed, cpu=device == "cpu")
 
+    recognizer = None
+    if p.recognizer:
+        rec_dir = output_dir / RECOGNIZER_STAGE
+        train_recognizer(rec_dir, preset, seed=seed, mixed_precision=mixed_precision, device=device,
+                         command=f"stage of train_video({str(output_dir)!r})", progress=progress)
+        recognizer = load_recognizer(rec_dir)
+        latent_record.update({k: v for k, v in read_json(rec_dir / "training.json", "recognizer record").items()
+                              if k.startswith("recognizer_")})
+
     def publish(step: int, inner: nn.Module, ema_state: dict[str, torch.Tensor]) -> None:
-        VideoGenerator(inner, diffusion, next(inner.parameters()).device, clip=p.clip).save_pretrained(output_dir,
-                                                                                                    ema_state)
+        net, state = with_recognizer(inner, recognizer, ema_state)
+        VideoGenerator(net, diffusion, next(inner.parameters()).device, clip=p.clip).save_pretrained(output_dir, state)
         inner.train()
 
     data = VideoBatches(MovingDigits(p.clip, captions, "train"), p.mix)
     result = train(model, loss, data, config, output_dir, on_checkpoint=publish, progress=progress)
-    if needs_train_record(result, output_dir):
+    earlier = None
+    if not result.losses and recognizer is not None and _published_recognizer(output_dir) is None:
+        # resumed with no step left, from a state published before its preset had a recognizer: publish
+        # the state's EMA weights with it, and record this run (the denoiser's own record kept inside)
+        state = load_tensors(output_dir / STATE_DIR / "model.safetensors")
+        model.load_state_dict(state)
+        publish(result.steps, model, {**state, **load_tensors(output_dir / STATE_DIR / "ema.safetensors")})
+        record_path = output_dir / "training.json"
+        earlier = read_json(record_path, "training record") if record_path.is_file() else {}
+    if needs_train_record(result, output_dir) or earlier is not None:
+        if earlier:
+            latent_record["denoiser_record"] = earlier
         params = sum(t.numel() for t in model.parameters() if t.requires_grad)
         write_train_record(output_dir, command or f"train_video({str(output_dir)!r}, preset={preset!r}, max_steps={steps})",
                            config, result, {"preset": preset, "preset_config": asdict(p), "parameters": params,

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from conditioning.image import FirstFrameEncoder, LowResConditioner, noise_augment
+from conditioning.image import FirstFrameEncoder, FrameRecognizer, LowResConditioner, noise_augment
 
 
 def test_low_res_upsampled_and_level_zero_is_clean():
@@ -63,3 +63,24 @@ def test_first_frame_tokens_and_concat():
         enc(torch.rand(1, 1, 6, 6))
     with pytest.raises(ValueError, match="num_frames"):
         enc.concat_frames(frame, 0)
+
+
+def test_frame_recognizer_labels_and_its_null():
+    torch.manual_seed(0)
+    rec = FrameRecognizer(channels=1, num_classes=10, width=4)
+    frames = torch.rand(3, 1, 16, 16) * 2 - 1
+    assert rec(frames).shape == (3, 11)
+    with torch.no_grad():  # class 7 at p = e^3 / (e^3 + 10) = 0.67 for every frame
+        rec.head.weight.zero_()
+        rec.head.bias.copy_(torch.arange(11) == 7).mul_(3.0)
+    labels, top = rec.labels(frames)
+    assert labels.tolist() == [7, 7, 7] and torch.allclose(top, torch.full((3,), 0.6676), atol=1e-3)
+    labels, _ = rec.labels(frames, min_confidence=0.9)  # not sure enough: the null label
+    assert labels.tolist() == [10, 10, 10]
+    with torch.no_grad():  # "none of them" wins: the null label
+        rec.head.bias.copy_(torch.arange(11) == 10).mul_(20.0)
+    assert rec.labels(frames)[0].tolist() == [10, 10, 10]
+    with pytest.raises(ValueError, match="min_confidence"):
+        rec.labels(frames, min_confidence=1.5)
+    with pytest.raises(ValueError, match="channel"):
+        rec(torch.zeros(1, 3, 16, 16))

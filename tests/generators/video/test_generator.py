@@ -43,6 +43,34 @@ def test_image_to_video_keeps_the_given_frame(pixel_gen, tiny_gen):
     assert np.abs(pair.frames[1, 0, ..., 0].astype(int) - image[::-1]).max() <= 1
 
 
+def test_image_to_video_without_a_prompt_takes_the_recognized_label(tiny_gen, caplog, monkeypatch):
+    """Clips given a first frame but neither prompt nor label take the frozen recognizer's label; a
+    prompt or a label of the caller is kept; an unsure recognizer leaves the null label."""
+    from generators.video import generator as gmod
+
+    assert tiny_gen.model.recognizer is not None  # the tiny preset trains one
+    seen = []
+    real = gmod.VideoGenerator._rollout
+
+    def spy(self, req, *args, **kwargs):
+        seen.append(req.labels.clone())
+        return real(self, req, *args, **kwargs)
+
+    monkeypatch.setattr(gmod.VideoGenerator, "_rollout", spy)
+    monkeypatch.setattr(type(tiny_gen.model.recognizer), "labels",
+                        lambda self, frame, min_confidence=0.5: (torch.tensor([3, 10][:len(frame)]), torch.tensor([0.9, 0.2][:len(frame)])))
+    frame = np.full((16, 16), 200, dtype=np.uint8)
+    with caplog.at_level("INFO", logger="generators.video.generator"):
+        tiny_gen(image=[frame, frame], num_inference_steps=1)
+    assert seen[-1].tolist() == [3, 10] and "reads as the digit 3" in caplog.text and "no single digit" in caplog.text
+    tiny_gen(image=[frame, frame], prompt="a two moving up", num_inference_steps=1)
+    assert seen[-1].tolist() == [10, 10]  # the prompt carries the digit: no recognized label
+    tiny_gen(image=[frame, frame], labels=[5, 6], num_inference_steps=1)
+    assert seen[-1].tolist() == [5, 6]
+    tiny_gen.extend(np.stack([np.stack([frame] * 4)] * 2)[..., None], 6, num_inference_steps=1)
+    assert seen[-1].tolist() == [3, 10]  # extending a clip reads its first frame too
+
+
 def test_long_clips_are_extended_and_keep_given_frames(pixel_gen, tiny_gen):
     out = tiny_gen(prompt="a two moving up", num_frames=11, num_inference_steps=2)
     assert out.frames.shape == (11, 16, 16, 1)

@@ -145,3 +145,50 @@ def test_latent_presets_carry_their_autoencoder(net):
     assert net.autoencoder is not None and not any(p.requires_grad for p in net.autoencoder.parameters())
     with pytest.raises(ValueError, match="autoencoder"):
         build_model(PRESETS["tiny"])
+
+
+def test_first_frame_tokens_carry_the_given_frame_to_every_frame():
+    """With first_frame_tokens a known frame 0 changes the output at the last frame through the tokens
+    alone (temporal layers cut); an unknown frame 0 takes the encoder's null, whatever its pixels."""
+    torch.manual_seed(0)
+    p = PRESETS["tiny-pixel"]
+    from dataclasses import replace
+    net = build_model(replace(p, first_frame_tokens=True, first_frame_patch=4, temporal_levels=(),
+                              temporal_cross_attention=False)).eval()
+    concat = build_model(replace(p, first_frame_concat=True, temporal_levels=(), temporal_cross_attention=False))
+    with torch.no_grad():
+        for q in net.parameters():
+            q.add_(0.05 * torch.randn_like(q))
+    assert all(lay.temporal is None for lay in net.down[0]) and net.mid[0].temporal is not None
+    for lay in net.mid:  # the mid block always has temporal attention: cut it too
+        lay.temporal = None
+    b, t = 1, 4
+    x = torch.randn(b, 1, t, 16, 16)
+    frames = torch.zeros(b, 1, t, 16, 16)
+    frames[:, :, 0, 4:12, 4:12] = 1.0
+    given = torch.zeros(b, t, dtype=torch.bool)
+    given[:, 0] = True
+
+    def cond(context):
+        rec = net.text_encoder(["a two moving up"] * b)
+        return VideoCondition(rec, torch.ones(b, dtype=torch.bool), torch.full((b,), 2), torch.ones(b),
+                              torch.ones(b, dtype=torch.bool), context)
+
+    with torch.no_grad():
+        with_frame = net(x, torch.tensor([300.0]), cond(known_frames(frames, given)))
+        other = net(x, torch.tensor([300.0]), cond(known_frames(-frames, given)))
+        none = net(x, torch.tensor([300.0]), cond(known_frames(frames, torch.zeros_like(given))))
+        none2 = net(x, torch.tensor([300.0]), cond(known_frames(-frames, torch.zeros_like(given))))
+    assert (with_frame[:, :, -1] - other[:, :, -1]).abs().max() > 1e-4
+    assert torch.equal(none, none2)
+    rec = net.encode_first_frame(known_frames(frames, torch.zeros_like(given)))
+    assert torch.equal(rec.pooled, net.frame_encoder.null(1).pooled)
+    # first_frame_concat: frame 0 reaches the last frame through the input channels alone
+    for lay in concat.mid:
+        lay.temporal = None
+    with torch.no_grad():
+        for q in concat.parameters():
+            q.add_(0.05 * torch.randn_like(q))
+        a = concat(x, torch.tensor([300.0]), cond(known_frames(frames, given)))
+        b2 = concat(x, torch.tensor([300.0]), cond(known_frames(-frames, given)))
+    assert (a[:, :, -1] - b2[:, :, -1]).abs().max() > 1e-4

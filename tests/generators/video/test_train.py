@@ -1,5 +1,6 @@
 """Training: the tiny preset end to end, exact resume, the autoencoder and the video classifier."""
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -22,8 +23,66 @@ def test_resume_continues_exactly(tiny_checkpoint, tmp_path):
     record = json.loads((out / "training.json").read_text())
     assert record["steps"] == 4 and record["resumed_from"] == 2 and record["preset"] == "tiny"
     assert record["latent_scale"] > 0 and "train_video" in record["command"]
+    assert 0 <= record["recognizer_accuracy"] <= 1 and (out / "recognizer_training" / "training.json").is_file()
     gen = VideoGenerator.from_pretrained(out)
     assert gen.latent is not None and gen(num_inference_steps=1).frames.shape == (4, 16, 16, 1)
+
+
+def test_staged_preset_starts_from_its_first_stage(tmp_path):
+    """tiny-staged trains tiny in init_training, copies its weights and adds the first-frame encoder."""
+    out = tmp_path / "staged"
+    result = train_video(out, "tiny-staged", progress=False)
+    assert result.resumed_from == 0 and len(result.losses) == 2
+    first = VideoGenerator.from_pretrained(out / "init_training").model
+    record = json.loads((out / "training.json").read_text())
+    assert record["init_preset"] == "tiny" and record["init_steps"] == 4 and record["init_new_modules"] == ["frame_encoder"]
+    assert record["latent_scale"] == first.config.latent_scale
+    gen = VideoGenerator.from_pretrained(out)
+    assert gen.model.frame_encoder is not None and first.frame_encoder is None
+    ae_a, ae_b = gen.model.autoencoder.state_dict(), first.autoencoder.state_dict()
+    assert all(torch.allclose(ae_a[k].float(), ae_b[k].float()) for k in ae_a)  # the frozen autoencoder is stage 1's
+    frame = torch.full((16, 16), 200, dtype=torch.uint8).numpy()
+    assert gen(image=frame, num_inference_steps=1).frames.shape == (4, 16, 16, 1)
+    again = train_video(out, "tiny-staged", progress=False)  # both stages done: nothing runs
+    assert again.resumed_from == 2 and not again.losses
+
+
+def test_a_finished_run_gains_the_recognizer_its_preset_now_has(tmp_path, monkeypatch):
+    """A run published before its preset had a recognizer: resumed with no step left, it trains the
+    recognizer and republishes the same denoiser weights with it, keeping the denoiser's record inside."""
+    from generators.video import presets
+
+    out = tmp_path / "run"
+    monkeypatch.setitem(presets.PRESETS, "tiny", replace(presets.PRESETS["tiny"], recognizer=False))
+    train_video(out, "tiny", progress=False)
+    before = load_tensors(out / "model.safetensors")
+    assert json.loads((out / "config.json").read_text()).get("recognizer_config") is None
+    monkeypatch.undo()
+    again = train_video(out, "tiny", progress=False, command="again")
+    assert not again.losses
+    after = load_tensors(out / "model.safetensors")
+    assert all(torch.equal(after[k], v) for k, v in before.items())
+    assert any(k.startswith("recognizer.") for k in after)
+    record = json.loads((out / "training.json").read_text())
+    assert record["command"] == "again" and record["denoiser_record"]["steps"] == 4
+    assert 0 <= record["recognizer_accuracy_one_digit"] <= 1
+    assert VideoGenerator.from_pretrained(out).model.recognizer is not None
+
+
+def test_init_weights_must_fit(tmp_path):
+    from generators.video.presets import get_preset
+    from generators.video.train import build_model, load_init_weights
+    small, wide = build_model(get_preset("tiny-pixel")), build_model(replace(get_preset("tiny-pixel"), cond_dim=32))
+    with pytest.raises(ValueError, match="does not fit"):
+        load_init_weights(small, wide)
+    staged = build_model(replace(get_preset("tiny-pixel"), first_frame_tokens=True, first_frame_patch=4,
+                                 first_frame_concat=True))
+    assert {k.split(".")[0] for k in load_init_weights(staged, small)} == {"frame_encoder"}
+    # conv_in gained the concatenated first frame's channels: the old ones copied, the new ones zero
+    old = small.conv_in.weight.shape[1]
+    assert staged.conv_in.weight.shape[1] == old + 1
+    assert torch.equal(staged.conv_in.weight[:, :old], small.conv_in.weight)
+    assert not staged.conv_in.weight[:, old:].any()
 
 
 def test_pixel_preset_trains_without_an_autoencoder(tmp_path):
