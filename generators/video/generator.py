@@ -161,10 +161,10 @@ class VideoGenerator(DiffusionGenerator):
         labels = torch.where(open_, read, req.labels)
         for i in open_.nonzero()[:, 0].tolist():
             if int(read[i]) == null:
-                logger.info("clip %d: no prompt and the first frame shows no single digit the recognizer is sure of "
+                logger.warning("clip %d: no prompt and the first frame shows no single digit the recognizer is sure of "
                             "(p=%.2f): the clip continues it without a label", i, float(confidence[i]))
             else:
-                logger.info("clip %d: no prompt: the first frame reads as the digit %d (p=%.2f), used as its label",
+                logger.warning("clip %d: no prompt: the first frame reads as the digit %d (p=%.2f), used as its label",
                             i, int(read[i]), float(confidence[i]))
         return replace(req, labels=labels)
 
