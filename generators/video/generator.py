@@ -148,6 +148,12 @@ class VideoGenerator(DiffusionGenerator):
         return x.float().clamp(-1, 1)
 
     # --------------------------------------------------------------- conditions
+    def _given(self, req: _Request, clips: torch.Tensor) -> tuple[_Request, torch.Tensor]:
+        """Given frames (1 or B, 1, T, H, W) in [-1, 1]: the request with their recognized labels, and the
+        frames in the diffused space, one clip per request."""
+        clips = clips.expand(req.size, -1, -1, -1, -1) if len(clips) == 1 else clips
+        return self._recognize(req, clips[:, :, 0]), self.encode(clips)
+
     def _recognize(self, req: _Request, first: torch.Tensor) -> _Request:
         """Clips given a first frame (B, C, H, W) but neither text nor label take the label the model's frozen
         first-frame recognizer reads in it (null where it is unsure or sees no single digit)."""
@@ -162,10 +168,10 @@ class VideoGenerator(DiffusionGenerator):
         for i in open_.nonzero()[:, 0].tolist():
             if int(read[i]) == null:
                 logger.warning("clip %d: no prompt and the first frame shows no single digit the recognizer is sure of "
-                            "(p=%.2f): the clip continues it without a label", i, float(confidence[i]))
+                               "(p=%.2f): the clip continues it without a label", i, float(confidence[i]))
             else:
                 logger.warning("clip %d: no prompt: the first frame reads as the digit %d (p=%.2f), used as its label",
-                            i, int(read[i]), float(confidence[i]))
+                               i, int(read[i]), float(confidence[i]))
         return replace(req, labels=labels)
 
     def _request(self, prompt: Any, labels: Any, motion: Any, images: int | None = None) -> _Request:
@@ -286,9 +292,7 @@ class VideoGenerator(DiffusionGenerator):
         req = self._request(prompt, labels, motion, None if first is None else len(first))
         start = None
         if first is not None:
-            first = first.expand(req.size, -1, -1, -1) if len(first) == 1 else first
-            req = self._recognize(req, first)
-            start = self.encode(first[:, :, None])  # (B, c, 1, h, w)
+            req, start = self._given(req, first[:, :, None])  # (B, c, 1, h, w)
         z = self._rollout(req, start, n, seed, s, ctx)
         return self._output(z, req, self.clip.fps)
 
@@ -309,9 +313,7 @@ class VideoGenerator(DiffusionGenerator):
         clips = check_video(video, self.frame_size)
         n = check_int("num_frames", num_frames, clips.shape[2], MAX_FRAMES)
         req = self._request(prompt, labels, motion, len(clips))
-        clips = clips.expand(req.size, -1, -1, -1, -1) if len(clips) == 1 else clips
-        req = self._recognize(req, clips[:, :, 0])
-        z = self.encode(clips)
+        req, z = self._given(req, clips)
         return self._output(self._rollout(req, z, n, seed, s, self._context_arg(context_frames)), req, self.clip.fps)
 
     @torch.no_grad()
@@ -332,9 +334,7 @@ class VideoGenerator(DiffusionGenerator):
         if clips.shape[2] < 2:
             raise ValueError(f"video must have at least 2 frames to interpolate, got {clips.shape[2]}")
         req = self._request(prompt, labels, motion, len(clips))
-        clips = clips.expand(req.size, -1, -1, -1, -1) if len(clips) == 1 else clips
-        req = self._recognize(req, clips[:, :, 0])
-        z = self.encode(clips)
+        req, z = self._given(req, clips)
         return self._output(self._interpolate(req, z, seed, s), req, 2 * self.clip.fps)
 
     def _interpolate(self, req: _Request, z: torch.Tensor, seed: int, s: _Sampling) -> torch.Tensor:

@@ -105,20 +105,20 @@ def prepare_latent(preset: str, output_dir: Path, autoencoder: str | os.PathLike
                        "autoencoder_seconds": ae_record.get("seconds_this_run")}
 
 
-def with_recognizer(model: SpatioTemporalUNet, recognizer: FrameRecognizer | None,
-                    state: dict[str, torch.Tensor] | None = None) -> tuple[SpatioTemporalUNet, dict[str, torch.Tensor]]:
-    """The network to publish: ``model`` with ``recognizer`` as a frozen submodule, and its state dict
-    (``state``, e.g. the EMA weights, plus the recognizer's). The recognizer never joins the training
-    state, so a run resumes the same whether or not its preset has one."""
-    state = dict(model.state_dict() if state is None else state)
-    if recognizer is None:
-        return model, state
+def with_recognizer(model: SpatioTemporalUNet, recognizer: FrameRecognizer) -> SpatioTemporalUNet:
+    """The network to publish: ``model``'s architecture with ``recognizer`` as a frozen submodule (its
+    weights copied; load the denoiser's with :func:`published_state`). The recognizer never joins the
+    training state, so a run resumes the same whether or not its preset has one."""
     config = {k: v for k, v in model.config.items() if not k.startswith("_")}
     config["recognizer_config"] = {k: v for k, v in recognizer.config.items() if not k.startswith("_")}
-    published = SpatioTemporalUNet.from_config(config).to(next(model.parameters()).device)
-    state.update({f"recognizer.{k}": v for k, v in recognizer.state_dict().items()})
-    published.load_state_dict(state)
-    return published.eval(), state
+    published = SpatioTemporalUNet.from_config(config).to(next(model.parameters()).device).eval()
+    published.recognizer.load_state_dict(recognizer.state_dict())
+    return published
+
+
+def published_state(state: dict[str, torch.Tensor], recognizer: FrameRecognizer) -> dict[str, torch.Tensor]:
+    """A training state dict (e.g. the EMA weights) plus the recognizer's weights under ``recognizer.``."""
+    return {**state, **{f"recognizer.{k}": v for k, v in recognizer.state_dict().items()}}
 
 
 def load_init_weights(model: SpatioTemporalUNet, source: SpatioTemporalUNet) -> list[str]:
@@ -226,8 +226,15 @@ def train_video(
         latent_record.update({k: v for k, v in read_json(rec_dir / "training.json", "recognizer record").items()
                               if k.startswith("recognizer_")})
 
+    published: list[SpatioTemporalUNet] = []  # built once (it loads the text encoder), refilled at each checkpoint
+
     def publish(step: int, inner: nn.Module, ema_state: dict[str, torch.Tensor]) -> None:
-        net, state = with_recognizer(inner, recognizer, ema_state)
+        net, state = inner, ema_state
+        if recognizer is not None:
+            if not published:
+                published.append(with_recognizer(inner, recognizer))
+            net, state = published[0], published_state(ema_state, recognizer)
+            net.load_state_dict(state)
         VideoGenerator(net, diffusion, next(inner.parameters()).device, clip=p.clip).save_pretrained(output_dir, state)
         inner.train()
 
