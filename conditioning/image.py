@@ -83,12 +83,21 @@ class LowResConditioner(NullConditionMixin, ModelMixin, ConfigMixin):
         max_aug_level: training draws s ~ U[0, max_aug_level].
         sample_aug_level: the level used at sampling time when none is given.
         mode: upsampling interpolation.
+        num_degradations: how many kinds of degradation (e.g. bicubic, area downsampling) the input may
+            come from; above 0, the kind's index is embedded into the record too, so the network knows
+            which operator made its input (the degradation condition of BSRGAN-style blind SR made
+            explicit). The embedding starts at zero, so an added kind leaves a trained network unchanged.
     """
 
     @register_to_config
     def __init__(self, channels: int = 1, embedding_dim: int = 128, max_aug_level: float = 0.5,
-                 sample_aug_level: float = 0.1, mode: str = "bicubic") -> None:
+                 sample_aug_level: float = 0.1, mode: str = "bicubic", num_degradations: int = 0) -> None:
         super().__init__()
+        if isinstance(num_degradations, bool) or not isinstance(num_degradations, int) or num_degradations < 0:
+            raise ValueError(f"num_degradations must be an integer >= 0, got {num_degradations!r}")
+        if num_degradations:
+            self.degradation_embedding = nn.Embedding(num_degradations, embedding_dim)
+            nn.init.zeros_(self.degradation_embedding.weight)
         if mode not in UPSAMPLE_MODES:
             raise ValueError(f"mode must be one of {UPSAMPLE_MODES}, got {mode!r}")
         for name, v in (("max_aug_level", max_aug_level), ("sample_aug_level", sample_aug_level)):
@@ -105,8 +114,12 @@ class LowResConditioner(NullConditionMixin, ModelMixin, ConfigMixin):
         return F.interpolate(low_res, size=size, mode=self.config.mode, align_corners=align).clamp(-1, 1)
 
     def forward(self, low_res: torch.Tensor, size: int | tuple[int, int], aug_level: float | torch.Tensor | None = None,
-                generator: torch.Generator | None = None) -> ImageCondition:
-        """Augment ``low_res`` at level s (random in training, ``sample_aug_level`` otherwise), then upsample."""
+                generator: torch.Generator | None = None, degradation: int | torch.Tensor | None = None) -> ImageCondition:
+        """Augment ``low_res`` at level s (random in training, ``sample_aug_level`` otherwise), then upsample.
+
+        ``degradation``: the index (or (B,) indices) of the kind that made ``low_res``; None is kind 0.
+        Only for a conditioner built with ``num_degradations`` > 0.
+        """
         _check_image(low_res, self.config.channels, "low_res")
         b = low_res.shape[0]
         if aug_level is None:
@@ -117,6 +130,15 @@ class LowResConditioner(NullConditionMixin, ModelMixin, ConfigMixin):
         s = _levels(aug_level, b, low_res.device)
         image = self.upsample(noise_augment(low_res, s, generator), size)  # (B, C, H, W)
         emb = self.level_embedding(s)  # (B, D)
+        n = self.config.num_degradations
+        if degradation is not None and not n:
+            raise ValueError("degradation was given, but this conditioner was built with num_degradations=0")
+        if n:
+            kinds = torch.as_tensor(0 if degradation is None else degradation, dtype=torch.long, device=emb.device)
+            kinds = kinds.expand(b) if kinds.ndim == 0 else kinds
+            if kinds.shape != (b,) or bool((kinds < 0).any()) or bool((kinds >= n).any()):
+                raise ValueError(f"degradation must be an index in [0, {n}) or {b} of them, got {degradation!r}")
+            emb = emb + self.degradation_embedding(kinds).to(emb.dtype)
         mask = torch.ones(b, 1, dtype=torch.bool, device=emb.device)
         return ImageCondition(image, ConditioningRecord(emb[:, None], mask, emb))
 

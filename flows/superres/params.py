@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from ..params import DEVICE_PATTERN, FlowParams, MixedPrecision, Preset, Sampler, guidance_field, seed_field
+from ..params import DEVICE_PATTERN, FlowParams, MixedPrecision, Sampler, guidance_field, seed_field
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINTS = ROOT / "data" / "checkpoints"
@@ -15,6 +15,7 @@ CASCADE_CHECKPOINT = str(CHECKPOINTS / "cascade")
 CASCADE_CLASSIFIER_CHECKPOINT = str(CHECKPOINTS / "cascade-classifier")
 Degradation = Literal["bicubic", "area"]
 CascadePreset = Literal["tiny", "small"]
+SRPresetName = Literal["tiny", "tiny-tuned", "small", "small-tuned", "base"]
 MAX_INPUTS = 256
 
 
@@ -52,7 +53,8 @@ class UpscaleParams(SRSampling):
 class TrainSuperresParams(FlowParams):
     """``train superres``: fingerprint -> training (reused, or resumed) -> optional evaluation -> publish."""
 
-    preset: Preset = Field("tiny", description="tiny (tests), small (the shipped sr-x4, CPU), base (GPU)")
+    preset: SRPresetName = Field("tiny", description="tiny (tests), small (from scratch, CPU), small-tuned (the "
+                                 "shipped sr-x4: small fine-tuned), base (GPU)")
     max_steps: int | None = Field(None, ge=1, le=1_000_000, description="override the preset's number of steps")
     seed: int = seed_field()
     mixed_precision: MixedPrecision = "no"

@@ -42,13 +42,15 @@ def resolver(checkpoint: str, device: str = "cpu") -> Any:
 @task(name="fingerprint-superres-training", **IO_RETRIES)
 def fingerprint_task(params: TrainSuperresParams) -> dict[str, Any]:
     """The training folder for these parameters: cache_root/superres-<preset>-<fingerprint>."""
-    from generators.superres.data import SR_TRAIN
     from generators.superres.presets import sr_preset
 
-    config = {"preset": params.preset, "preset_config": asdict(sr_preset(params.preset)),
+    preset = sr_preset(params.preset)
+    config = {"preset": params.preset, "preset_config": asdict(preset),
+              "init_preset_config": asdict(sr_preset(preset.init_preset)) if preset.init_preset else None,
               "max_steps": params.max_steps, "seed": params.seed, "mixed_precision": params.mixed_precision,
               "checkpoint_every": params.checkpoint_every}
-    digest = fingerprint(json.loads(json.dumps(config)), dataset_version(SR_TRAIN), code_version(CODE_PATHS))
+    digest = fingerprint(json.loads(json.dumps(config)), dataset_version(preset.train_photos),
+                         code_version(CODE_PATHS))
     return {"folder": str(Path(params.cache_root) / f"superres-{params.preset}-{digest[:16]}"), "fingerprint": digest}
 
 

@@ -18,6 +18,7 @@ and the exact resume.
 """
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
@@ -38,6 +39,7 @@ from .checkpoint import (CheckpointError, atomic_save_tensors, atomic_write_json
 
 STATE_DIR = "training_state"
 MIXED_PRECISION = ("no", "bf16", "fp16")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class TrainConfig:
     checkpoint_every: int = 500
     seed: int = 0
     cpu: bool = False
+    lr_schedule: str = "constant"
+    min_lr_ratio: float = 0.05
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "batch_size", "grad_accum_steps", "checkpoint_every"):
@@ -65,8 +69,58 @@ class TrainConfig:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ValueError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
         if self.mixed_precision not in MIXED_PRECISION:
             raise ValueError(f"mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
+
+
+def learning_rate_at(config: TrainConfig, step: int) -> float:
+    """The learning rate of (0-based) ``step``: linear warm-up, then constant or a cosine decay.
+
+    The cosine schedule (SGDR, Loshchilov & Hutter 2017, eq. 5, one cycle) falls from ``learning_rate``
+    after warm-up to ``min_lr_ratio * learning_rate`` at ``max_steps``. A resumed run with a larger
+    ``max_steps`` stretches the remaining decay, so the schedule depends on the final step count.
+    """
+    base = config.learning_rate
+    if step < config.warmup_steps:
+        return base * (step + 1) / config.warmup_steps
+    if config.lr_schedule == "constant":
+        return base
+    span = max(1, config.max_steps - config.warmup_steps)
+    progress = min(1.0, (step - config.warmup_steps) / span)
+    floor = config.min_lr_ratio
+    return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def load_init_weights(model: nn.Module, source: nn.Module) -> list[str]:
+    """Copy ``source``'s weights into ``model`` to fine-tune it; returns the keys ``model`` has and ``source`` lacks.
+
+    Every tensor of ``source`` must exist in ``model`` with the same shape (a ValueError names the first
+    that does not), except a convolution that gained input channels: its old channels are copied and the
+    new ones start at zero, so the network computes what ``source`` computed until training moves them
+    (the zero-initialised additions of ControlNet, Zhang et al. 2023, sec. 3.1, and of SVD's
+    image-to-video fine-tuning). Added modules keep their own (zero or seeded) initialisation.
+    """
+    own, theirs = model.state_dict(), source.state_dict()
+    merged = dict(own)
+    for key, value in theirs.items():
+        mine = own.get(key)
+        if mine is not None and mine.shape == value.shape:
+            merged[key] = value.to(mine.dtype)
+        elif (mine is not None and mine.ndim == 4 and value.ndim == 4 and mine.shape[0] == value.shape[0]
+              and mine.shape[2:] == value.shape[2:] and mine.shape[1] > value.shape[1]):
+            grown = torch.zeros_like(mine)
+            grown[:, :value.shape[1]] = value.to(mine.dtype)
+            merged[key] = grown
+        else:
+            got = tuple(mine.shape) if mine is not None else "missing"
+            raise ValueError(f"init weights: {key} {tuple(value.shape)} does not fit the new model ({got}); "
+                             "the initial network must be the same network minus added modules or input channels")
+    model.load_state_dict(merged)
+    return sorted(set(own) - set(theirs))
 
 
 @dataclass
@@ -303,7 +357,7 @@ def train(
     model.train()
     for step in range(start, config.max_steps):
         for g in optimizer.param_groups:
-            g["lr"] = config.learning_rate * min(1.0, (step + 1) / max(1, config.warmup_steps))
+            g["lr"] = learning_rate_at(config, step)
         for micro in range(config.grad_accum_steps):
             gen = torch.Generator().manual_seed(((config.seed * 1_000_003 + step) * 64 + micro) * 97 + rank)
             batch = [b.to(device) for b in source.batch(gen, config.batch_size)]

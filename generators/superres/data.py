@@ -1,4 +1,5 @@
-"""Training data from the photographs and textures scikit-image ships (nothing is downloaded).
+"""Training data from the photographs and textures scikit-image ships, and scikit-learn's two sample photos
+(nothing is downloaded).
 
 :data:`SOURCES` names every image used, with a short prompt for the cascade. :data:`HELD_OUT` photos are
 never trained on (neither by a super-resolution stage nor by the cascade) and are the only ones the
@@ -45,21 +46,31 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
     Source("page", "a printed page"),
     Source("text", "text"),
     Source("clock", "a clock"),
+    Source("china", "a temple"),      # sklearn.datasets.load_sample_image("china.jpg")
+    Source("flower", "a flower"),     # sklearn.datasets.load_sample_image("flower.jpg")
 )}
+SKLEARN_PHOTOS: dict[str, str] = {"china": "china.jpg", "flower": "flower.jpg"}
 # Never trained on; the evaluation uses only these (RGB portrait, RGB still life, grey photo).
 HELD_OUT: tuple[str, ...] = ("astronaut", "coffee", "camera")
-SR_TRAIN: tuple[str, ...] = tuple(n for n in SOURCES if n not in HELD_OUT)
+# The shipped "small" preset's photos (skimage only); presets may name more (``SRPreset.photos``).
+SR_TRAIN: tuple[str, ...] = tuple(n for n in SOURCES if n not in HELD_OUT and n not in SKLEARN_PHOTOS)
+# Every photo that may be trained on: the above and scikit-learn's two sample photos.
+SR_TRAIN_ALL: tuple[str, ...] = tuple(n for n in SOURCES if n not in HELD_OUT)
 # The cascade's vocabulary: textures and photo details that fill a small crop.
 CASCADE_TRAIN: tuple[str, ...] = ("brick", "grass", "gravel", "chelsea", "hubble_deep_field",
                                   "immunohistochemistry", "moon", "coins")
 
 
 def load_photo_uint8(name: str) -> np.ndarray:
-    """The named ``skimage.data`` image as stored: uint8 (H, W) grey or (H, W, 3) RGB."""
+    """The named image as stored: uint8 (H, W) grey or (H, W, 3) RGB."""
     import skimage.data
 
     if name not in SOURCES:
         raise ValueError(f"unknown photo {name!r}; known: {sorted(SOURCES)}")
+    if name in SKLEARN_PHOTOS:
+        from sklearn.datasets import load_sample_image
+
+        return np.asarray(load_sample_image(SKLEARN_PHOTOS[name]))
     arr = skimage.data.stereo_motorcycle()[0] if name == "motorcycle" else getattr(skimage.data, name)()
     return np.asarray(arr)[..., :3] if np.asarray(arr).ndim == 3 else np.asarray(arr)
 
@@ -70,7 +81,7 @@ def load_photo(name: str) -> torch.Tensor:
     arr = load_photo_uint8(name)
     if arr.ndim == 2:
         arr = np.repeat(arr[..., None], 3, axis=-1)
-    x = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float() / 127.5 - 1
+    x = torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1).float() / 127.5 - 1  # writable copy
     return x.contiguous()
 
 
@@ -136,7 +147,8 @@ class SRPairs:
     """(high-res crops (B, 3, S, S), low-res inputs (B, 3, S / scale, S / scale)) for training a stage.
 
     Each low-res input is the crop downsampled by bicubic or area averaging (drawn per sample, so one
-    model serves both degradations) and rounded to uint8 levels, like a user's image file.
+    model serves both degradations) and rounded to uint8 levels, like a user's image file; the batch
+    also says which (a network built with ``num_degradations`` is told).
     """
 
     def __init__(self, names: tuple[str, ...], size: int, scale: int, zoom: tuple[float, float] = (1.0, 1.0),
@@ -147,11 +159,13 @@ class SRPairs:
         self.degradations = tuple(check_degradation(d) for d in degradations)
         self.size, self.scale, self.zoom, self.grey_prob, self.rotate = size, scale, zoom, grey_prob, rotate
 
-    def batch(self, generator: torch.Generator, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, generator: torch.Generator, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(high (B, 3, S, S), low (B, 3, S / scale, S / scale), kinds (B,)): ``kinds`` index ``DEGRADATIONS``."""
         high, _ = random_crops(generator, batch_size, self.size, self.names, self.zoom, self.grey_prob, self.rotate)
-        kinds = torch.randint(0, len(self.degradations), (batch_size,), generator=generator).tolist()
-        low = torch.cat([downsample(h[None], self.scale, self.degradations[k]) for h, k in zip(high, kinds)])
-        return high, quantize(low)
+        drawn = torch.randint(0, len(self.degradations), (batch_size,), generator=generator).tolist()
+        low = torch.cat([downsample(h[None], self.scale, self.degradations[k]) for h, k in zip(high, drawn)])
+        kinds = torch.tensor([DEGRADATIONS.index(self.degradations[k]) for k in drawn], dtype=torch.long)
+        return high, quantize(low), kinds
 
 
 class LabelledCrops:
@@ -167,5 +181,5 @@ class LabelledCrops:
 
 def residual_std(source: SRPairs, upsample, num: int = 256, seed: int = 1234) -> float:
     """Std of (high - upsample(low)) over ``num`` seeded pairs: the residual's scale (SRDiff, Li et al. 2022)."""
-    high, low = source.batch(torch.Generator().manual_seed(seed), num)
+    high, low, _ = source.batch(torch.Generator().manual_seed(seed), num)
     return float((high - upsample(low, high.shape[-2:])).std())

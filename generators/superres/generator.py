@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from conditioning.image import ImageCondition
-from evaluation.superres import check_degradation
+from evaluation.superres import DEGRADATIONS, check_degradation
 from generators.core.denoiser import DenoiseFn, VPDenoiser
 from generators.core.guidance import classifier_free_guidance
 from generators.core.pipeline import DiffusionConfig, DiffusionGenerator
@@ -117,7 +117,8 @@ class SuperResolver(DiffusionGenerator):
         b, _, h, w = low_res.shape
         size = (h * self.scale, w * self.scale)
         conditioner = self.model.conditioner
-        cond = conditioner(low_res, size, aug_level=aug_level, generator=generator)  # augmented, upsampled
+        kind = DEGRADATIONS.index(degradation or "bicubic") if conditioner.config.num_degradations else None
+        cond = conditioner(low_res, size, aug_level=aug_level, generator=generator, degradation=kind)  # augmented
         base = conditioner.upsample(low_res, size)  # (B, C, H, W), clean
         null = conditioner.null(b, low_res.device) if guidance_scale != 1.0 else None
         operator = Degradation(degradation, self.scale, size, low_res.device) if degradation else None
@@ -187,7 +188,8 @@ class SuperResolver(DiffusionGenerator):
             seed: fixes the result; input i uses ``seed + i``.
             num_samples: samples per input (their mean estimates the posterior mean).
             degradation: how the input was made from the high-res image, "bicubic" or "area";
-                the output is projected so that this downsampling of it gives back the input.
+                the output is projected so that this downsampling of it gives back the input, and a
+                checkpoint trained with the degradation condition is told which it is.
             aug_level: noise-conditioning augmentation level in [0, 1] (None: the checkpoint's).
             tile_size / tile_overlap: high-res tile side and blended overlap (multiples of the
                 network's stride); images larger than a tile are tiled, without seams.

@@ -67,12 +67,15 @@ class SRNet(ModelMixin, ConfigMixin):
         block_channels: channels per U-Net level (each level halves the grid).
         blocks_per_level: residual blocks per level on the way down (one more on the way up).
         max_aug_level / sample_aug_level / upsample_mode: the ``LowResConditioner`` settings.
+        num_degradations: above 0, the network is also told which degradation (an index into
+            ``evaluation.superres.DEGRADATIONS``) made its input, through the conditioner's embedding.
     """
 
     @register_to_config
     def __init__(self, channels: int = 3, scale: int = 4, residual_scale: float = 0.1, patch_size: int = 4,
                  block_channels: tuple[int, ...] = (64, 128), blocks_per_level: int = 2,
-                 max_aug_level: float = 0.1, sample_aug_level: float = 0.02, upsample_mode: str = "bicubic") -> None:
+                 max_aug_level: float = 0.1, sample_aug_level: float = 0.02, upsample_mode: str = "bicubic",
+                 num_degradations: int = 0) -> None:
         super().__init__()
         if scale < 2:
             raise ValueError(f"scale must be >= 2, got {scale}")
@@ -80,7 +83,8 @@ class SRNet(ModelMixin, ConfigMixin):
             raise ValueError(f"residual_scale must be positive, got {residual_scale}")
         ch = tuple(block_channels)
         emb_dim = 4 * ch[0]
-        self.conditioner = LowResConditioner(channels, emb_dim, max_aug_level, sample_aug_level, upsample_mode)
+        self.conditioner = LowResConditioner(channels, emb_dim, max_aug_level, sample_aug_level, upsample_mode,
+                                             num_degradations)
         self.time_proj = Timesteps(ch[0], flip_sin_to_cos=True, downscale_freq_shift=0)
         self.time_embed = TimestepEmbedding(ch[0], emb_dim)
         self.conv_in = nn.Conv2d(2 * channels * patch_size**2, ch[0], 3, padding=1)

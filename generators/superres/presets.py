@@ -1,13 +1,14 @@
 """Named presets: network size, data and training budget of a super-resolution stage and of the cascade.
 
-``tiny`` runs in seconds for the tests; ``small`` is the shipped CPU checkpoint (``data/checkpoints/sr-x4``
-and ``data/checkpoints/cascade``); ``base`` is for a GPU.
+``tiny`` runs in seconds for the tests; ``small-tuned`` (``small`` fine-tuned) is the shipped CPU checkpoint
+``data/checkpoints/sr-x4`` and the cascade preset ``small`` is ``data/checkpoints/cascade``; ``base`` is for a GPU.
+A preset with ``init_preset`` is a fine-tune: ``train_superres`` trains (or reuses) that preset first.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .data import CASCADE_TRAIN
+from .data import CASCADE_TRAIN, SR_TRAIN, SR_TRAIN_ALL
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,14 @@ class SRPreset:
     beta_schedule: str = "linear"
     weighting: str = "min_snr"
     ema_decay: float = 0.999
+    num_degradations: int = 0          # 2: the network is told which degradation made its input
+    photos: tuple[str, ...] | None = None   # training photos; None: data.SR_TRAIN
+    lr_schedule: str = "constant"      # or "cosine" (to 5% of the rate at max_steps)
+    init_preset: str | None = None     # fine-tune: train (or reuse) this preset first, start from its weights
+
+    @property
+    def train_photos(self) -> tuple[str, ...]:
+        return tuple(self.photos) if self.photos is not None else SR_TRAIN
 
 
 @dataclass(frozen=True)
@@ -92,9 +101,19 @@ SR_PRESETS: dict[str, SRPreset] = {
     # tests: seconds on one CPU core; condition dropout on, so guidance is exercised
     "tiny": SRPreset(scale=4, size=16, patch_size=4, block_channels=(8, 16), blocks_per_level=1, max_steps=6,
                      batch_size=4, learning_rate=1e-3, warmup_steps=2, checkpoint_every=3, cond_drop_prob=0.1),
-    # the shipped CPU checkpoint data/checkpoints/sr-x4
+    # tests: "tiny" fine-tuned with the degradation condition and the cosine schedule
+    "tiny-tuned": SRPreset(scale=4, size=16, patch_size=4, block_channels=(8, 16), blocks_per_level=1, max_steps=4,
+                           batch_size=4, learning_rate=1e-3, warmup_steps=1, checkpoint_every=2, cond_drop_prob=0.1,
+                           num_degradations=2, lr_schedule="cosine", init_preset="tiny"),
+    # the first CPU checkpoint (12,000 steps from scratch); "small-tuned" starts from it
     "small": SRPreset(scale=4, size=64, patch_size=4, block_channels=(48, 96, 96), blocks_per_level=2,
                       max_steps=12_000, batch_size=32, learning_rate=4e-4, warmup_steps=300, checkpoint_every=500),
+    # the shipped data/checkpoints/sr-x4: "small" fine-tuned with the degradation condition, scikit-learn's
+    # two photos added and a cosine decay of the learning rate
+    "small-tuned": SRPreset(scale=4, size=64, patch_size=4, block_channels=(48, 96, 96), blocks_per_level=2,
+                            max_steps=8000, batch_size=32, learning_rate=3e-4, warmup_steps=100,
+                            checkpoint_every=500, num_degradations=2, photos=SR_TRAIN_ALL, lr_schedule="cosine",
+                            init_preset="small"),
     # for a GPU: larger crops, a finer grid, a wider network
     "base": SRPreset(scale=4, size=128, patch_size=2, block_channels=(128, 256, 256, 512), blocks_per_level=2,
                      max_steps=200_000, batch_size=64, learning_rate=1e-4, warmup_steps=1000, checkpoint_every=5000,
@@ -117,6 +136,21 @@ CASCADE_PRESETS: dict[str, CascadePreset] = {
                 SRPreset(2, 64, 4, (64, 96, 128), 2, 3000, 32, 4e-4, 200, 500, **_STAGE)),
         zoom=(2.0, 3.0)),
 }
+
+
+def _check_init(name: str, p: SRPreset) -> None:
+    if p.init_preset is None:
+        return
+    first = SR_PRESETS.get(p.init_preset)
+    if first is None or first.init_preset is not None:
+        raise ValueError(f"preset {name!r}: init_preset must name a preset trained from scratch, got {p.init_preset!r}")
+    same = ("scale", "size", "patch_size", "block_channels", "blocks_per_level", "prediction_type", "beta_schedule")
+    if any(getattr(first, f) != getattr(p, f) for f in same):
+        raise ValueError(f"preset {name!r} must keep {same} of its init_preset {p.init_preset!r}")
+
+
+for _name, _p in SR_PRESETS.items():
+    _check_init(_name, _p)
 
 
 def sr_preset(name: str) -> SRPreset:

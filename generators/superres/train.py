@@ -17,16 +17,18 @@ from conditioning.image import LowResConditioner
 from generators.core.checkpoint import read_json
 from generators.core.losses import DiffusionLoss
 from generators.core.pipeline import DiffusionConfig
-from generators.core.training import STATE_DIR, TrainConfig, TrainResult, seeded, train, write_train_record
+from generators.core.training import (STATE_DIR, TrainConfig, TrainResult, load_init_weights, seeded, train,
+                                     write_train_record)
 
 from .base import BaseGenerator, PromptUNet
 from .cascade import write_layout
-from .data import HELD_OUT, SOURCES, SR_TRAIN, LabelledCrops, SRPairs, residual_std
+from .data import HELD_OUT, SOURCES, LabelledCrops, SRPairs, residual_std
 from .generator import SuperResolver
 from .model import SRNet
 from .presets import BasePreset, SRPreset, cascade_preset, sr_preset
 
-DATASET = "skimage.data photos and textures (random crops, zoom, flips, RGB / grey); never: " + ", ".join(HELD_OUT)
+INIT_STAGE = "init_training"  # a fine-tuning preset's first stage, inside its output folder
+DATASET = "skimage.data (and sklearn sample) photos and textures (random crops, zoom, flips, RGB / grey); never: " + ", ".join(HELD_OUT)
 
 
 @dataclass
@@ -37,23 +39,25 @@ class SRLoss:
 
     diffusion_loss: DiffusionLoss
 
-    def __call__(self, net: Any, high: torch.Tensor, low: torch.Tensor,
+    def __call__(self, net: Any, high: torch.Tensor, low: torch.Tensor, kinds: torch.Tensor | None = None,
                  generator: torch.Generator | None = None) -> torch.Tensor:
         model = getattr(net, "module", net)  # DistributedDataParallel keeps the network in .module
         size = tuple(high.shape[-2:])
-        cond = model.conditioner(low, size, generator=generator)  # training mode: random level per sample
+        told = kinds if model.config.num_degradations else None  # the degradation condition, where the net has one
+        cond = model.conditioner(low, size, generator=generator, degradation=told)  # random level per sample
         base = model.conditioner.upsample(low, size)
         residual = (high - base) / model.config.residual_scale
         return self.diffusion_loss(net, residual, cond, generator=generator)
 
 
 def _train_config(max_steps: int, batch_size: int, learning_rate: float, warmup_steps: int, ema_decay: float,
-                  checkpoint_every: int, seed: int, mixed_precision: str, device: str | None) -> TrainConfig:
+                  checkpoint_every: int, seed: int, mixed_precision: str, device: str | None,
+                  lr_schedule: str = "constant") -> TrainConfig:
     if device not in (None, "cpu") and not str(device).startswith("cuda"):
         raise ValueError(f"device must be None (automatic), 'cpu' or 'cuda[:N]', got {device!r}")
     return TrainConfig(max_steps=max_steps, batch_size=batch_size, learning_rate=learning_rate,
                        warmup_steps=warmup_steps, ema_decay=ema_decay, checkpoint_every=checkpoint_every,
-                       mixed_precision=mixed_precision, seed=seed, cpu=device == "cpu")
+                       mixed_precision=mixed_precision, seed=seed, cpu=device == "cpu", lr_schedule=lr_schedule)
 
 
 def _estimate_residual_scale(source: SRPairs) -> float:
@@ -66,20 +70,28 @@ def _estimate_residual_scale(source: SRPairs) -> float:
 def train_stage(output_dir: str | os.PathLike, p: SRPreset, names: tuple[str, ...], zoom: tuple[float, float], *,
                 max_steps: int | None = None, seed: int = 0, mixed_precision: str = "no",
                 checkpoint_every: int | None = None, device: str | None = None, command: str = "",
-                progress: bool = True, record: dict | None = None) -> TrainResult:
-    """Train one :class:`SuperResolver` stage on crops of ``names`` into ``output_dir`` (resumable)."""
+                progress: bool = True, record: dict | None = None, init: SRNet | None = None) -> TrainResult:
+    """Train one :class:`SuperResolver` stage on crops of ``names`` into ``output_dir`` (resumable).
+
+    ``init``: a trained network to fine-tune (same architecture; modules it lacks, such as the degradation
+    embedding, keep their zero initialisation); its residual scale is kept, so its outputs mean the same.
+    """
     source = SRPairs(names, p.size, p.scale, zoom, p.grey_prob)
-    residual_scale = _estimate_residual_scale(source)
+    residual_scale = float(init.config.residual_scale) if init is not None else _estimate_residual_scale(source)
     with seeded(seed):
         model = SRNet(channels=3, scale=p.scale, residual_scale=residual_scale, patch_size=p.patch_size,
                       block_channels=p.block_channels, blocks_per_level=p.blocks_per_level,
-                      max_aug_level=p.max_aug_level, sample_aug_level=p.sample_aug_level)
+                      max_aug_level=p.max_aug_level, sample_aug_level=p.sample_aug_level,
+                      num_degradations=p.num_degradations)
+    if init is not None:
+        added = load_init_weights(model, init)
+        record = {**(record or {}), "init_new_modules": sorted({k.rsplit(".", 1)[0] for k in added})}
     diffusion = DiffusionConfig(beta_schedule=p.beta_schedule, prediction_type=p.prediction_type,
                                 cond_drop_prob=p.cond_drop_prob)
     dropout = (lambda cond, g: model.conditioner.drop_condition(cond, p.cond_drop_prob, g)) if p.cond_drop_prob else None
     loss = SRLoss(DiffusionLoss(diffusion.schedule(), p.prediction_type, p.weighting, cond_dropout=dropout))
     config = _train_config(max_steps or p.max_steps, p.batch_size, p.learning_rate, p.warmup_steps, p.ema_decay,
-                           checkpoint_every or p.checkpoint_every, seed, mixed_precision, device)
+                           checkpoint_every or p.checkpoint_every, seed, mixed_precision, device, p.lr_schedule)
     output_dir = Path(output_dir)
 
     def publish(step: int, inner: SRNet, ema_state: dict[str, torch.Tensor]) -> None:
@@ -102,10 +114,23 @@ def train_superres(output_dir: str | os.PathLike, preset: str = "small", max_ste
     the initial weights, the batches and the noise. Both degradations (bicubic, area) are trained on.
     """
     p = sr_preset(preset)
+    output_dir = Path(output_dir)
     command = command or f"mmdiff train superres --preset {preset} --out {output_dir}"
-    return train_stage(output_dir, p, SR_TRAIN, p.zoom, max_steps=max_steps, seed=seed,
+    init, record = None, {"preset": preset}
+    if p.init_preset is not None:  # a fine-tune: its first stage in output_dir/init_training, reused when done
+        init_dir = output_dir / INIT_STAGE
+        first = sr_preset(p.init_preset)
+        if not _finished(init_dir, first.max_steps) or not (init_dir / "training.json").is_file():
+            train_superres(init_dir, p.init_preset, seed=seed, mixed_precision=mixed_precision,
+                           checkpoint_every=checkpoint_every, device=device, progress=progress,
+                           command=f"stage 1 of train_superres({str(output_dir)!r}, preset={preset!r})")
+        init = SuperResolver.from_pretrained(init_dir, device="cpu").model
+        first_record = read_json(init_dir / "training.json", "stage-1 record")
+        record.update(init_preset=p.init_preset, init_stage=str(init_dir), init_steps=first_record.get("steps"),
+                      init_seconds=first_record.get("seconds_this_run"))
+    return train_stage(output_dir, p, p.train_photos, p.zoom, max_steps=max_steps, seed=seed,
                        mixed_precision=mixed_precision, checkpoint_every=checkpoint_every, device=device,
-                       command=command, progress=progress, record={"preset": preset})
+                       command=command, progress=progress, record=record, init=init)
 
 
 def train_base(output_dir: str | os.PathLike, p: BasePreset, names: tuple[str, ...], zoom: tuple[float, float], *,

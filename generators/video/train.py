@@ -28,8 +28,8 @@ from generators.core.checkpoint import load_tensors, read_json
 from generators.core.latent import LatentSpace
 from generators.core.losses import DiffusionLoss
 from generators.core.pipeline import DiffusionConfig
-from generators.core.training import (STATE_DIR, TrainConfig, TrainResult, needs_train_record, seeded, train,
-                                     write_train_record)
+from generators.core.training import (STATE_DIR, TrainConfig, TrainResult, load_init_weights, needs_train_record,
+                                     seeded, train, write_train_record)
 
 from .autoencoder import PerFrameAutoencoder, load_autoencoder, train_video_autoencoder
 from .captions import CaptionSet
@@ -119,34 +119,6 @@ def with_recognizer(model: SpatioTemporalUNet, recognizer: FrameRecognizer) -> S
 def published_state(state: dict[str, torch.Tensor], recognizer: FrameRecognizer) -> dict[str, torch.Tensor]:
     """A training state dict (e.g. the EMA weights) plus the recognizer's weights under ``recognizer.``."""
     return {**state, **{f"recognizer.{k}": v for k, v in recognizer.state_dict().items()}}
-
-
-def load_init_weights(model: SpatioTemporalUNet, source: SpatioTemporalUNet) -> list[str]:
-    """Copy ``source``'s weights into ``model``; returns the keys ``model`` has and ``source`` lacks.
-
-    Every tensor of ``source`` must exist in ``model`` with the same shape (a ValueError names the first
-    that does not), except a convolution that gained input channels (``conv_in`` with the first frame
-    concatenated): its old channels are copied and the new ones start at zero, so the network computes
-    what ``source`` computed until training moves them (the zero-initialised input channels of
-    ControlNet and of SVD's image-to-video fine-tuning).
-    """
-    own, theirs = model.state_dict(), source.state_dict()
-    merged = dict(own)
-    for key, value in theirs.items():
-        mine = own.get(key)
-        if mine is not None and mine.shape == value.shape:
-            merged[key] = value.to(mine.dtype)
-        elif (mine is not None and mine.ndim == 4 and value.ndim == 4 and mine.shape[0] == value.shape[0]
-              and mine.shape[2:] == value.shape[2:] and mine.shape[1] > value.shape[1]):
-            grown = torch.zeros_like(mine)
-            grown[:, :value.shape[1]] = value.to(mine.dtype)
-            merged[key] = grown
-        else:
-            got = tuple(mine.shape) if mine is not None else "missing"
-            raise ValueError(f"init weights: {key} {tuple(value.shape)} does not fit the new model ({got}); "
-                             "init_preset must be the same network minus added modules or input channels")
-    model.load_state_dict(merged)
-    return sorted(set(own) - set(theirs))
 
 
 def init_stage(preset: str, output_dir: Path, seed: int, mixed_precision: str, device: str | None,

@@ -84,3 +84,22 @@ def test_frame_recognizer_labels_and_its_null():
         rec.labels(frames, min_confidence=1.5)
     with pytest.raises(ValueError, match="channel"):
         rec(torch.zeros(1, 3, 16, 16))
+
+
+def test_low_res_degradation_kind_is_embedded_and_starts_neutral():
+    cond = LowResConditioner(channels=1, embedding_dim=8, num_degradations=2).eval()
+    low = torch.rand(2, 1, 4, 4)
+    # zero-initialised: a kind added to a trained conditioner changes nothing until training moves it
+    assert torch.equal(cond(low, 8, degradation=1).record.pooled, cond(low, 8).record.pooled)
+    with torch.no_grad():
+        cond.degradation_embedding.weight.normal_()
+    a, b = cond(low, 8, degradation=0).record.pooled, cond(low, 8, degradation=1).record.pooled
+    assert not torch.allclose(a, b)
+    mixed = cond(low, 8, degradation=torch.tensor([0, 1])).record.pooled
+    assert torch.allclose(mixed[0], a[0]) and torch.allclose(mixed[1], b[1])
+    with pytest.raises(ValueError, match="degradation must be an index"):
+        cond(low, 8, degradation=2)
+    with pytest.raises(ValueError, match="num_degradations=0"):
+        LowResConditioner(channels=1, embedding_dim=8)(low, 8, degradation=0)
+    with pytest.raises(ValueError, match="num_degradations"):
+        LowResConditioner(num_degradations=-1)

@@ -139,3 +139,31 @@ def test_needs_train_record_when_steps_ran_or_the_record_is_missing(tmp_path):
     assert needs_train_record(ran, tmp_path) and needs_train_record(none_left, tmp_path)
     (tmp_path / "training.json").write_text("{}")
     assert needs_train_record(ran, tmp_path) and not needs_train_record(none_left, tmp_path)
+
+
+def test_learning_rate_warm_up_then_constant_or_cosine():
+    from generators.core.training import learning_rate_at
+    const = TrainConfig(max_steps=100, learning_rate=1.0, warmup_steps=10)
+    assert learning_rate_at(const, 0) == pytest.approx(0.1) and learning_rate_at(const, 9) == 1.0
+    assert learning_rate_at(const, 99) == 1.0
+    cos = TrainConfig(max_steps=110, learning_rate=2.0, warmup_steps=10, lr_schedule="cosine", min_lr_ratio=0.1)
+    rates = [learning_rate_at(cos, s) for s in range(110)]
+    assert rates[10] == pytest.approx(2.0) and rates[60] == pytest.approx(2.0 * (0.1 + 0.9 * 0.5))
+    assert rates[-1] == pytest.approx(0.2, rel=1e-2) and all(a >= b for a, b in zip(rates[10:], rates[11:]))
+    with pytest.raises(ValueError, match="lr_schedule"):
+        TrainConfig(lr_schedule="step")
+    with pytest.raises(ValueError, match="min_lr_ratio"):
+        TrainConfig(min_lr_ratio=1.5)
+
+
+def test_init_weights_copy_matching_tensors_and_keep_added_ones():
+    from generators.core.training import load_init_weights
+    torch.manual_seed(0)
+    small = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3), torch.nn.Linear(4, 4))
+    grown = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Linear(4, 4), torch.nn.Linear(4, 2))
+    added = load_init_weights(grown, small)
+    assert added == ["2.bias", "2.weight"]
+    assert torch.equal(grown[0].weight[:, :2], small[0].weight) and not grown[0].weight[:, 2:].any()
+    assert torch.equal(grown[1].weight, small[1].weight)
+    with pytest.raises(ValueError, match="does not fit"):
+        load_init_weights(torch.nn.Sequential(torch.nn.Conv2d(2, 5, 3)), small)

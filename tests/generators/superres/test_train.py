@@ -6,7 +6,9 @@ import torch
 from safetensors.torch import load_file
 
 from generators.superres import SuperResolver
-from generators.superres.data import CASCADE_TRAIN, HELD_OUT, SOURCES, SR_TRAIN, LabelledCrops, SRPairs
+from generators.superres.data import (CASCADE_TRAIN, HELD_OUT, SOURCES, SR_TRAIN, SR_TRAIN_ALL, LabelledCrops,
+                                      SRPairs, load_photo_uint8)
+from generators.superres.presets import SR_PRESETS, SRPreset, _check_init
 from generators.superres.train import train_superres
 
 
@@ -48,7 +50,8 @@ def test_batches_depend_only_on_the_generator():
     b = source.batch(torch.Generator().manual_seed(7), 6)
     c = source.batch(torch.Generator().manual_seed(8), 6)
     assert all(torch.equal(x, y) for x, y in zip(a, b)) and not torch.equal(a[0], c[0])
-    high, low = a
+    high, low, kinds = a
+    assert kinds.dtype == torch.long and set(kinds.tolist()) <= {0, 1}  # indices into DEGRADATIONS
     assert high.shape == (6, 3, 16, 16) and low.shape == (6, 3, 4, 4)
     assert high.min() >= -1 and high.max() <= 1
     assert torch.equal(low, ((low + 1) * 127.5).round() / 127.5 - 1)  # uint8 levels, like an image file
@@ -60,6 +63,55 @@ def test_batches_depend_only_on_the_generator():
 
 def test_held_out_photos_are_never_trained_on():
     assert set(HELD_OUT) <= set(SOURCES)
-    assert set(HELD_OUT).isdisjoint(SR_TRAIN) and set(HELD_OUT).isdisjoint(CASCADE_TRAIN)
+    assert set(HELD_OUT).isdisjoint(SR_TRAIN_ALL) and set(HELD_OUT).isdisjoint(CASCADE_TRAIN)
+    assert set(SR_TRAIN) < set(SR_TRAIN_ALL)
     with pytest.raises(ValueError, match="unknown"):
         SRPairs(("astronaut", "nope"), 16, 4)
+
+
+def test_each_degradation_kind_is_reported_with_its_pair():
+    from evaluation.superres import DEGRADATIONS, downsample
+    from generators.superres.data import quantize
+    for kind in DEGRADATIONS:
+        high, low, kinds = SRPairs(SR_TRAIN, 16, 4, degradations=(kind,)).batch(torch.Generator().manual_seed(0), 3)
+        assert kinds.tolist() == [DEGRADATIONS.index(kind)] * 3
+        assert torch.equal(low, quantize(downsample(high, 4, kind)))
+
+
+def test_scikit_learn_sample_photos_load():
+    for name in ("china", "flower"):
+        photo = load_photo_uint8(name)
+        assert photo.shape == (427, 640, 3) and photo.dtype.name == "uint8"
+
+
+def test_a_fine_tune_starts_from_its_init_preset_and_is_told_the_degradation(tmp_path):
+    result = train_superres(tmp_path / "tuned", "tiny-tuned", progress=False)
+    init = tmp_path / "tuned" / "init_training"
+    record = json.loads((tmp_path / "tuned" / "training.json").read_text())
+    assert result.steps == SR_PRESETS["tiny-tuned"].max_steps and (init / "training_state").is_dir()
+    assert record["init_preset"] == "tiny" and record["init_steps"] == SR_PRESETS["tiny"].max_steps
+    assert record["init_new_modules"] == ["conditioner.degradation_embedding"]
+    assert record["train_config"]["lr_schedule"] == "cosine"
+    first, tuned = SuperResolver.from_pretrained(init), SuperResolver.from_pretrained(tmp_path / "tuned")
+    assert first.model.config.residual_scale == tuned.model.config.residual_scale  # the outputs mean the same
+    assert tuned.model.config.num_degradations == 2 and first.model.config.num_degradations == 0
+    # the sampler tells the conditioner which degradation the caller named
+    seen = []
+    forward = tuned.model.conditioner.forward
+    tuned.model.conditioner.forward = lambda *a, **k: seen.append(k.get("degradation")) or forward(*a, **k)
+    low = torch.zeros(1, 3, 4, 4)
+    tuned.upscale_tensor(low, num_inference_steps=1, degradation="area")
+    tuned.upscale_tensor(low, num_inference_steps=1, degradation="bicubic")
+    assert seen == [1, 0]
+    # a second call reuses the finished first stage and resumes nothing
+    again = train_superres(tmp_path / "tuned", "tiny-tuned", progress=False)
+    assert again.resumed_from == again.steps
+
+
+def test_a_fine_tune_must_keep_its_init_network():
+    bad = SRPreset(scale=4, size=16, patch_size=2, block_channels=(8, 16), blocks_per_level=1, max_steps=2,
+                   batch_size=2, learning_rate=1e-3, warmup_steps=1, checkpoint_every=1, init_preset="tiny")
+    with pytest.raises(ValueError, match="must keep"):
+        _check_init("bad", bad)
+    with pytest.raises(ValueError, match="init_preset must name"):
+        _check_init("bad", SRPreset(**{**bad.__dict__, "patch_size": 4, "init_preset": "tiny-tuned"}))

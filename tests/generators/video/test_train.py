@@ -71,7 +71,8 @@ def test_a_finished_run_gains_the_recognizer_its_preset_now_has(tmp_path, monkey
 
 def test_init_weights_must_fit(tmp_path):
     from generators.video.presets import get_preset
-    from generators.video.train import build_model, load_init_weights
+    from generators.core.training import load_init_weights
+    from generators.video.train import build_model
     small, wide = build_model(get_preset("tiny-pixel")), build_model(replace(get_preset("tiny-pixel"), cond_dim=32))
     with pytest.raises(ValueError, match="does not fit"):
         load_init_weights(small, wide)
