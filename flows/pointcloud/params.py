@@ -6,12 +6,13 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from ..params import DEVICE_PATTERN, FlowParams, MixedPrecision, Preset, Sampler, guidance_field, seed_field
+from ..params import DEVICE_PATTERN, FlowParams, MixedPrecision, Sampler, guidance_field, seed_field
 
 ROOT = Path(__file__).resolve().parents[2]
 POINTCLOUD_CHECKPOINT = str(ROOT / "data" / "checkpoints" / "pointcloud-shapes")
 MAX_SHAPES = 256
 RefineMethod = Literal["closing", "poisson"]
+PointCloudPresetName = Literal["tiny", "small", "small-fixed-h", "base"]
 # The object each room type of the brief gets (the issue's room-objects step).
 ROOM_OBJECTS: dict[str, str] = {
     "living_room": "sofa", "bedroom": "bed", "bathroom": "bathtub", "kitchen": "table", "dining_room": "table",
@@ -31,7 +32,8 @@ class PointCloudSampling(FlowParams):
 class TrainPointCloudParams(FlowParams):
     """Parameters of ``train_pointcloud``: VAE, global prior, point prior (each resumable) into ``out``."""
 
-    preset: Preset = Field("tiny", description="model size: tiny (tests), small (the CPU checkpoint), base (GPU)")
+    preset: PointCloudPresetName = Field("tiny", description="model size: tiny (tests), small (the CPU checkpoint), "
+                                         "small-fixed-h (small with the latent points' spread fixed), base (GPU)")
     max_steps: int | None = Field(None, ge=1, le=1_000_000, description="override every stage's number of steps")
     seed: int = seed_field()
     mixed_precision: MixedPrecision = "no"
