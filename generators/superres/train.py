@@ -28,7 +28,8 @@ from .model import SRNet
 from .presets import BasePreset, SRPreset, cascade_preset, sr_preset
 
 INIT_STAGE = "init_training"  # a fine-tuning preset's first stage, inside its output folder
-DATASET = "skimage.data (and sklearn sample) photos and textures (random crops, zoom, flips, RGB / grey); never: " + ", ".join(HELD_OUT)
+DATASET = ("skimage.data (and sklearn sample) photos and textures (random crops, zoom, flips, RGB / grey); never: "
+           + ", ".join(HELD_OUT))
 
 
 @dataclass
