@@ -388,6 +388,17 @@ def train(
     return TrainResult(config.max_steps, start, losses, seconds, rate, peak)
 
 
+def steps_done(directory: str | os.PathLike) -> int:
+    """The step of the resumable state in ``directory/training_state`` (0 when there is none)."""
+    state = Path(directory) / STATE_DIR / "state.json"
+    return int(read_json(state, "training state")["step"]) if state.is_file() else 0
+
+
+def run_finished(directory: str | os.PathLike, steps: int) -> bool:
+    """True when the run in ``directory`` reached ``steps`` and wrote its record: a stage to reuse, not to train."""
+    return steps_done(directory) >= steps and (Path(directory) / "training.json").is_file()
+
+
 def needs_train_record(result: TrainResult, directory: str | os.PathLike) -> bool:
     """True when ``training.json`` should be (re)written: steps ran, or none were left but no record exists yet
     (a run stopped after its last checkpoint and before its record)."""

@@ -6,7 +6,7 @@ A preset with ``init_preset`` is a fine-tune: ``train_superres`` trains (or reus
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .data import CASCADE_TRAIN, SR_TRAIN, SR_TRAIN_ALL
 
@@ -101,24 +101,22 @@ SR_PRESETS: dict[str, SRPreset] = {
     # tests: seconds on one CPU core; condition dropout on, so guidance is exercised
     "tiny": SRPreset(scale=4, size=16, patch_size=4, block_channels=(8, 16), blocks_per_level=1, max_steps=6,
                      batch_size=4, learning_rate=1e-3, warmup_steps=2, checkpoint_every=3, cond_drop_prob=0.1),
-    # tests: "tiny" fine-tuned with the degradation condition and the cosine schedule
-    "tiny-tuned": SRPreset(scale=4, size=16, patch_size=4, block_channels=(8, 16), blocks_per_level=1, max_steps=4,
-                           batch_size=4, learning_rate=1e-3, warmup_steps=1, checkpoint_every=2, cond_drop_prob=0.1,
-                           num_degradations=2, lr_schedule="cosine", init_preset="tiny"),
     # the first CPU checkpoint (12,000 steps from scratch); "small-tuned" starts from it
     "small": SRPreset(scale=4, size=64, patch_size=4, block_channels=(48, 96, 96), blocks_per_level=2,
                       max_steps=12_000, batch_size=32, learning_rate=4e-4, warmup_steps=300, checkpoint_every=500),
-    # the shipped data/checkpoints/sr-x4: "small" fine-tuned with the degradation condition, scikit-learn's
-    # two photos added and a cosine decay of the learning rate
-    "small-tuned": SRPreset(scale=4, size=64, patch_size=4, block_channels=(48, 96, 96), blocks_per_level=2,
-                            max_steps=8000, batch_size=32, learning_rate=3e-4, warmup_steps=100,
-                            checkpoint_every=500, num_degradations=2, photos=SR_TRAIN_ALL, lr_schedule="cosine",
-                            init_preset="small"),
     # for a GPU: larger crops, a finer grid, a wider network
     "base": SRPreset(scale=4, size=128, patch_size=2, block_channels=(128, 256, 256, 512), blocks_per_level=2,
                      max_steps=200_000, batch_size=64, learning_rate=1e-4, warmup_steps=1000, checkpoint_every=5000,
                      zoom=(1.0, 2.0)),
 }
+# Fine-tunes (init_preset): the same network plus the degradation condition, a cosine learning rate.
+# tests: "tiny" fine-tuned
+SR_PRESETS["tiny-tuned"] = replace(SR_PRESETS["tiny"], max_steps=4, warmup_steps=1, checkpoint_every=2,
+                                   num_degradations=2, lr_schedule="cosine", init_preset="tiny")
+# the shipped data/checkpoints/sr-x4: "small" fine-tuned, with scikit-learn's two photos added
+SR_PRESETS["small-tuned"] = replace(SR_PRESETS["small"], max_steps=8000, learning_rate=3e-4, warmup_steps=100,
+                                    num_degradations=2, photos=SR_TRAIN_ALL, lr_schedule="cosine",
+                                    init_preset="small")
 
 _STAGE = dict(grey_prob=0.0, max_aug_level=0.3, sample_aug_level=0.1, cond_drop_prob=0.1)
 CASCADE_PRESETS: dict[str, CascadePreset] = {

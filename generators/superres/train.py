@@ -17,7 +17,7 @@ from conditioning.image import LowResConditioner
 from generators.core.checkpoint import read_json
 from generators.core.losses import DiffusionLoss
 from generators.core.pipeline import DiffusionConfig
-from generators.core.training import (STATE_DIR, TrainConfig, TrainResult, load_init_weights, seeded, train,
+from generators.core.training import (TrainConfig, TrainResult, load_init_weights, run_finished, seeded, train,
                                      write_train_record)
 
 from .base import BaseGenerator, PromptUNet
@@ -121,7 +121,7 @@ def train_superres(output_dir: str | os.PathLike, preset: str = "small", max_ste
     if p.init_preset is not None:  # a fine-tune: its first stage in output_dir/init_training, reused when done
         init_dir = output_dir / INIT_STAGE
         first = sr_preset(p.init_preset)
-        if not _finished(init_dir, first.max_steps) or not (init_dir / "training.json").is_file():
+        if not run_finished(init_dir, first.max_steps):
             train_superres(init_dir, p.init_preset, seed=seed, mixed_precision=mixed_precision,
                            checkpoint_every=checkpoint_every, device=device, progress=progress,
                            command=f"stage 1 of train_superres({str(output_dir)!r}, preset={preset!r})")
@@ -165,12 +165,6 @@ def train_base(output_dir: str | os.PathLike, p: BasePreset, names: tuple[str, .
     return result
 
 
-def _finished(folder: Path, steps: int) -> bool:
-    """True when ``folder`` holds a published model whose training state reached ``steps``."""
-    state = folder / STATE_DIR / "state.json"
-    return state.is_file() and (folder / "config.json").is_file() and int(read_json(state, "state")["step"]) >= steps
-
-
 def train_cascade(output_dir: str | os.PathLike, preset: str = "small", max_steps: int | None = None, seed: int = 0,
                   mixed_precision: str = "no", checkpoint_every: int | None = None, device: str | None = None,
                   command: str = "", progress: bool = True) -> dict[str, TrainResult | None]:
@@ -186,11 +180,11 @@ def train_cascade(output_dir: str | os.PathLike, preset: str = "small", max_step
                   device=device, command=command, progress=progress, record={"preset": preset, "cascade": str(output_dir)})
     results: dict[str, TrainResult | None] = {}
     base_dir = output_dir / "base"
-    results["base"] = None if _finished(base_dir, max_steps or p.base.max_steps) else train_base(
+    results["base"] = None if run_finished(base_dir, max_steps or p.base.max_steps) else train_base(
         base_dir, p.base, p.names, p.zoom_at(p.base.size), **common)
     for k, stage in enumerate(p.stages, start=1):
         folder = output_dir / f"stage{k}"
-        results[f"stage{k}"] = None if _finished(folder, max_steps or stage.max_steps) else train_stage(
+        results[f"stage{k}"] = None if run_finished(folder, max_steps or stage.max_steps) else train_stage(
             folder, stage, p.names, p.zoom_at(stage.size), **common)
     write_layout(output_dir, "base", [f"stage{k}" for k in range(1, len(p.stages) + 1)])
     return results

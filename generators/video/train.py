@@ -29,7 +29,7 @@ from generators.core.latent import LatentSpace
 from generators.core.losses import DiffusionLoss
 from generators.core.pipeline import DiffusionConfig
 from generators.core.training import (STATE_DIR, TrainConfig, TrainResult, load_init_weights, needs_train_record,
-                                     seeded, train, write_train_record)
+                                     run_finished, seeded, steps_done, train, write_train_record)
 
 from .autoencoder import PerFrameAutoencoder, load_autoencoder, train_video_autoencoder
 from .captions import CaptionSet
@@ -82,17 +82,12 @@ def _published_recognizer(directory: Path) -> dict | None:
     return read_json(config, "model config").get("recognizer_config") if config.is_file() else None
 
 
-def _steps_done(directory: Path) -> int:
-    state = directory / STATE_DIR / "state.json"
-    return int(read_json(state, "training state")["step"]) if state.is_file() else 0
-
-
 def prepare_latent(preset: str, output_dir: Path, autoencoder: str | os.PathLike | None, seed: int,
                    mixed_precision: str, device: str | None, progress: bool) -> tuple[AutoencoderKL, float, dict]:
     """Train (or reuse) the autoencoder and fit the latent scale; returns both and a record of them."""
     p = get_preset(preset)
     ae_dir = Path(autoencoder) if autoencoder is not None else output_dir / AUTOENCODER_STAGE
-    if autoencoder is None and _steps_done(ae_dir) < p.autoencoder.max_steps:
+    if autoencoder is None and steps_done(ae_dir) < p.autoencoder.max_steps:
         train_video_autoencoder(ae_dir, preset, seed=seed, mixed_precision=mixed_precision, device=device,
                                 command=f"stage 1 of train_video({str(output_dir)!r})", progress=progress)
     ae = load_autoencoder(ae_dir)
@@ -127,7 +122,7 @@ def init_stage(preset: str, output_dir: Path, seed: int, mixed_precision: str, d
     p = get_preset(preset)
     init_dir = output_dir / INIT_STAGE
     first = get_preset(p.init_preset)
-    if _steps_done(init_dir) < first.max_steps or not (init_dir / "training.json").is_file():
+    if not run_finished(init_dir, first.max_steps):
         train_video(init_dir, p.init_preset, seed=seed, mixed_precision=mixed_precision, device=device,
                     command=f"stage 1 of train_video({str(output_dir)!r}, preset={preset!r})", progress=progress)
     source = VideoGenerator.from_pretrained(init_dir, device="cpu").model

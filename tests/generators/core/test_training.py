@@ -167,3 +167,16 @@ def test_init_weights_copy_matching_tensors_and_keep_added_ones():
     assert torch.equal(grown[1].weight, small[1].weight)
     with pytest.raises(ValueError, match="does not fit"):
         load_init_weights(torch.nn.Sequential(torch.nn.Conv2d(2, 5, 3)), small)
+
+
+def test_steps_done_and_run_finished_read_the_state_and_the_record(tmp_path):
+    from generators.core.training import run_finished, steps_done
+    assert steps_done(tmp_path) == 0 and not run_finished(tmp_path, 1)
+    model = torch.nn.Linear(2, 1)
+    data = [torch.randn(8, 2)]
+    result = train(model, lambda m, x, generator=None: m(x).pow(2).mean(), data,
+                   TrainConfig(max_steps=3, batch_size=4, checkpoint_every=2), tmp_path, progress=False)
+    assert steps_done(tmp_path) == result.steps == 3
+    assert not run_finished(tmp_path, 3)  # no training.json yet: the run has not recorded itself
+    (tmp_path / "training.json").write_text("{}")
+    assert run_finished(tmp_path, 3) and not run_finished(tmp_path, 4)
