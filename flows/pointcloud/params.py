@@ -32,8 +32,8 @@ class PointCloudSampling(FlowParams):
 class TrainPointCloudParams(FlowParams):
     """Parameters of ``train_pointcloud``: VAE, global prior, point prior (each resumable) into ``out``."""
 
-    preset: PointCloudPresetName = Field("tiny", description="model size: tiny (tests), small (the CPU checkpoint), "
-                                         "small-fixed-h (small with the latent points' spread fixed), base (GPU)")
+    preset: PointCloudPresetName = Field("tiny", description="model size: tiny (tests), small (the CPU budget), small-fixed-h "
+                                         "(small with the latent points' spread fixed: the shipped checkpoint), base (GPU)")
     max_steps: int | None = Field(None, ge=1, le=1_000_000, description="override every stage's number of steps")
     seed: int = seed_field()
     mixed_precision: MixedPrecision = "no"
