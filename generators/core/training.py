@@ -136,6 +136,7 @@ class TrainResult:
 
 
 LossFn = Callable[..., torch.Tensor]
+LOSS_READ_EVERY = 25  # on an accelerator, steps between reading the losses back to the host
 
 
 @runtime_checkable
@@ -338,7 +339,8 @@ def train(
         cpu=config.cpu,
     )
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    ema = EMAModel(model.parameters(), decay=config.ema_decay, use_ema_warmup=True, power=2 / 3)
+    # foreach: two fused kernels per step instead of three per parameter (same update, s -= (1 - d)(s - p))
+    ema = EMAModel(model.parameters(), decay=config.ema_decay, use_ema_warmup=True, power=2 / 3, foreach=True)
     start = 0
     recover_state(state_dir)
     if _is_complete(state_dir):
@@ -350,6 +352,13 @@ def train(
         source = source.to(device)
     rank, world = accelerator.process_index, accelerator.num_processes
     losses: list[float] = []
+    pending: list[torch.Tensor] = []  # losses still on the device: read back in groups, not every step
+
+    def read_losses() -> None:
+        if pending:
+            losses.extend(torch.stack(pending).float().cpu().tolist())
+            pending.clear()
+
     bar = tqdm(total=config.max_steps, initial=start, desc="train", disable=not (progress and accelerator.is_main_process))
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -369,11 +378,16 @@ def train(
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
         ema.step(accelerator.unwrap_model(model).parameters())
-        losses.append(float(loss.detach()))
-        bar.update(1)
-        bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        pending.append(loss.detach())
         done = step + 1
-        if done % config.checkpoint_every == 0 or done == config.max_steps:
+        checkpoint = done % config.checkpoint_every == 0 or done == config.max_steps
+        # Reading a loss waits for the device; on a GPU that stall would stop the host from queueing the
+        # next step while this one runs, so losses are read every LOSS_READ_EVERY steps there.
+        if device.type == "cpu" or checkpoint or len(pending) >= LOSS_READ_EVERY:
+            read_losses()
+            bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        bar.update(1)
+        if checkpoint:
             accelerator.wait_for_everyone()
             if accelerator.is_main_process:
                 inner = accelerator.unwrap_model(model)
