@@ -64,7 +64,8 @@ def _train_row(train: Callable[[], Any]) -> dict:
     """Run ``train`` and report its last stage's TrainResult plus the wall time of the whole call."""
     t0 = time.perf_counter()
     result = train()
-    return {"wall_seconds_all_stages": round(time.perf_counter() - t0, 2), "steps": result.steps, "seconds": round(result.seconds, 2),
+    return {"wall_seconds_all_stages": round(time.perf_counter() - t0, 2), "steps": result.steps,
+            "seconds": round(result.seconds, 2),
             "samples_per_second": round(result.samples_per_second, 1),
             "seconds_per_step": round(result.seconds / max(result.steps, 1), 4),
             "peak_memory_mb": None if result.peak_memory_mb is None else round(result.peak_memory_mb, 1),
@@ -105,8 +106,8 @@ def video(device: str, mp: str, steps: int, work: Path, train_only: bool = False
 
     out: dict[str, Any] = {"preset": "small"}
     ae = work / "video-ae"
-    out["train_autoencoder"] = _train_row(lambda: train_video_autoencoder(ae, "small", max_steps=steps, mixed_precision=mp,
-                                                                  device=device, progress=False))
+    out["train_autoencoder"] = _train_row(lambda: train_video_autoencoder(
+        ae, "small", max_steps=steps, mixed_precision=mp, device=device, progress=False))
     out["train"] = _train_row(lambda: train_video(work / "video", preset="small", max_steps=steps, mixed_precision=mp,
                                           device=device, progress=False, autoencoder=ae))
     if train_only:
