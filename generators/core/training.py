@@ -137,6 +137,7 @@ class TrainResult:
 
 LossFn = Callable[..., torch.Tensor]
 LOSS_READ_EVERY = 25  # on an accelerator, steps between reading the losses back to the host
+CPU_LOSS_READ_EVERY = 1  # on the CPU a read costs nothing: every step, so the progress bar is current
 
 
 @runtime_checkable
@@ -383,7 +384,7 @@ def train(
         checkpoint = done % config.checkpoint_every == 0 or done == config.max_steps
         # Reading a loss waits for the device; on a GPU that stall would stop the host from queueing the
         # next step while this one runs, so losses are read every LOSS_READ_EVERY steps there.
-        if device.type == "cpu" or checkpoint or len(pending) >= LOSS_READ_EVERY:
+        if checkpoint or len(pending) >= (CPU_LOSS_READ_EVERY if device.type == "cpu" else LOSS_READ_EVERY):
             read_losses()
             bar.set_postfix(loss=f"{losses[-1]:.4f}")
         bar.update(1)

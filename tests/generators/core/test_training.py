@@ -180,3 +180,20 @@ def test_steps_done_and_run_finished_read_the_state_and_the_record(tmp_path):
     assert not run_finished(tmp_path, 3)  # no training.json yet: the run has not recorded itself
     (tmp_path / "training.json").write_text("{}")
     assert run_finished(tmp_path, 3) and not run_finished(tmp_path, 4)
+
+
+def test_losses_read_in_groups_are_the_same_losses_in_the_same_order(tmp_path, monkeypatch):
+    """On an accelerator the loop reads losses back every LOSS_READ_EVERY steps; grouping loses none."""
+    from generators.core import training
+
+    def run(out):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
+        config = TrainConfig(max_steps=23, batch_size=16, learning_rate=1e-2, warmup_steps=1, checkpoint_every=10)
+        return train(model, lambda net, x, generator=None: ((net(x) - x.flip(1)) ** 2).mean(),
+                     (torch.randn(128, 2, generator=torch.Generator().manual_seed(1)),), config, out, progress=False)
+
+    every_step = run(tmp_path / "a").losses
+    monkeypatch.setattr(training, "CPU_LOSS_READ_EVERY", 7)  # reads at 7, 10 (checkpoint), 17, 20, 23
+    grouped = run(tmp_path / "b").losses
+    assert len(grouped) == 23 and grouped == every_step
