@@ -34,8 +34,8 @@ class TrainPointCloudParams(FlowParams):
 
     preset: PointCloudPresetName = Field(
         "tiny", description="model size: tiny (tests), small (the CPU budget), small-fixed-h (small with the latent "
-        "points' spread fixed: the shipped checkpoint), small-fixed-h-long (its priors trained twice as long), "
-        "small-fixed-h-wide (its point prior twice as wide), base (GPU)")
+        "points' spread fixed), small-fixed-h-long (its priors trained twice as long), small-fixed-h-wide (its point "
+        "prior twice as wide: the shipped checkpoint), base (GPU)")
     max_steps: int | None = Field(None, ge=1, le=1_000_000, description="override every stage's number of steps")
     seed: int = seed_field()
     mixed_precision: MixedPrecision = "no"
