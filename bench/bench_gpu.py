@@ -72,9 +72,22 @@ def _train_row(train: Callable[[], Any]) -> dict:
             "final_loss": round(float(np.mean(result.losses[-10:])), 4) if result.losses else None}
 
 
-def _psnr(a: np.ndarray, b: np.ndarray) -> float | str:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return "identical" if mse == 0 else round(10 * np.log10(255.0 ** 2 / mse), 2)
+def _generation(out: dict, device: str, load: Callable[[str], Any], timed: Callable[[Any, int], Any], what: str,
+                compare: Callable[[Any], Any], measure: Callable[[Any, Any], dict], agreement: str) -> None:
+    """Time ``timed(generator, seed)`` on ``device``; off the CPU, also ``measure`` one ``compare`` call on both."""
+    gen = load(device)
+    med, all_ = _median_seconds(lambda r: timed(gen, max(r, 0)), device)
+    out["generate"] = {"what": what, "seconds_median": med, "all": all_}
+    if device != "cpu":
+        out["agreement"] = {"what": agreement, **measure(compare(load("cpu")), compare(gen))}
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> dict:
+    """PSNR of uint8 pixels (images (H, W, C) or frames (T, H, W, C)) against the CPU's, in dB (100: identical)."""
+    from evaluation.superres import psnr
+
+    a, b = np.asarray(a), np.asarray(b)
+    return {"psnr_db": round(psnr(a.reshape(-1, *a.shape[-2:]), b.reshape(-1, *b.shape[-2:])), 2)}
 
 
 def superres(device: str, mp: str, steps: int, work: Path, train_only: bool = False) -> dict:
@@ -84,19 +97,14 @@ def superres(device: str, mp: str, steps: int, work: Path, train_only: bool = Fa
 
     out: dict[str, Any] = {"preset": "small"}
     out["train"] = _train_row(lambda: train_superres(work / "sr", preset="small", max_steps=steps, mixed_precision=mp,
-                                             device=device, progress=False))
-    if train_only:
-        return out
-    photo = load_photo_uint8("astronaut")[:256, :256]
-    sr = SuperResolver.from_pretrained(CHECKPOINTS / "sr-x4", device=device)
-    med, all_ = _median_seconds(lambda r: sr(photo, num_inference_steps=20, seed=max(r, 0)), device)
-    out["generate"] = {"what": "256x256 -> 1024x1024, dpmsolver++ 20 steps", "seconds_median": med, "all": all_}
-    if device != "cpu":
-        crop = photo[:64, :64]
-        a = SuperResolver.from_pretrained(CHECKPOINTS / "sr-x4")(crop, num_inference_steps=10, seed=0).images[0]
-        b = sr(crop, num_inference_steps=10, seed=0).images[0]
-        out["agreement"] = {"what": "64x64 x4, 10 steps, seed 0: PSNR of the device output against the CPU's",
-                            "psnr_db": _psnr(a, b)}
+                                                     device=device, progress=False))
+    if not train_only:
+        photo = load_photo_uint8("astronaut")[:256, :256]
+        _generation(out, device, lambda d: SuperResolver.from_pretrained(CHECKPOINTS / "sr-x4", device=d),
+                    lambda sr, seed: sr(photo, num_inference_steps=20, seed=seed),
+                    "256x256 -> 1024x1024, dpmsolver++ 20 steps",
+                    lambda sr: sr(photo[:64, :64], num_inference_steps=10, seed=0).images[0], _psnr,
+                    "64x64 x4, 10 steps, seed 0: PSNR of the device output against the CPU's")
     return out
 
 
@@ -109,44 +117,37 @@ def video(device: str, mp: str, steps: int, work: Path, train_only: bool = False
     out["train_autoencoder"] = _train_row(lambda: train_video_autoencoder(
         ae, "small", max_steps=steps, mixed_precision=mp, device=device, progress=False))
     out["train"] = _train_row(lambda: train_video(work / "video", preset="small", max_steps=steps, mixed_precision=mp,
-                                          device=device, progress=False, autoencoder=ae))
-    if train_only:
-        return out
-    prompt = "the digit 3 moving left"
-    gen = VideoGenerator.from_pretrained(CHECKPOINTS / "video-moving-digits", device=device)
-    med, all_ = _median_seconds(lambda r: gen(prompt=prompt, num_inference_steps=25, seed=max(r, 0)), device)
-    out["generate"] = {"what": "one clip, dpmsolver++ 25 steps", "seconds_median": med, "all": all_}
-    if device != "cpu":
-        a = VideoGenerator.from_pretrained(CHECKPOINTS / "video-moving-digits")(
-            prompt=prompt, num_inference_steps=10, seed=0).frames
-        b = gen(prompt=prompt, num_inference_steps=10, seed=0).frames
-        out["agreement"] = {"what": "one clip, 10 steps, seed 0: PSNR of the device frames against the CPU's",
-                            "psnr_db": _psnr(np.asarray(a), np.asarray(b))}
+                                                  device=device, progress=False, autoencoder=ae))
+    if not train_only:
+        prompt = "the digit 3 moving left"
+        folder = CHECKPOINTS / "video-moving-digits"
+        _generation(out, device, lambda d: VideoGenerator.from_pretrained(folder, device=d),
+                    lambda gen, seed: gen(prompt=prompt, num_inference_steps=25, seed=seed),
+                    "one clip, dpmsolver++ 25 steps",
+                    lambda gen: gen(prompt=prompt, num_inference_steps=10, seed=0).frames, _psnr,
+                    "one clip, 10 steps, seed 0: PSNR of the device frames against the CPU's")
     return out
 
 
 def pointcloud(device: str, mp: str, steps: int, work: Path, train_only: bool = False) -> dict:
+    from evaluation.pointcloud import chamfer_matrix
     from generators.pointcloud import PointCloudGenerator, train_pointcloud
+
+    def measure(a: np.ndarray, b: np.ndarray) -> dict:
+        a, b = np.asarray(a), np.asarray(b)
+        return {"chamfer": float(chamfer_matrix(a[None], b[None])[0, 0]), "max_point_gap": float(np.abs(a - b).max())}
 
     out: dict[str, Any] = {"preset": "small", "note": "max_steps applies to each of the three stages"}
     out["train"] = _train_row(lambda: train_pointcloud(work / "pc", preset="small", max_steps=steps, mixed_precision=mp,
-                                               device=device, progress=False))
-    if train_only:
-        return out
-    gen = PointCloudGenerator.from_pretrained(CHECKPOINTS / "pointcloud-shapes", device=device)
-    med, all_ = _median_seconds(lambda r: gen(label=["chair"] * 8, num_points=2048, num_inference_steps=25,
-                                              seed=max(r, 0)), device)
-    out["generate"] = {"what": "8 chairs, 2,048 points, dpmsolver++ 25 steps", "seconds_median": med,
-                       "seconds_per_shape": round(med / 8, 4), "all": all_}
-    if device != "cpu":
-        a = PointCloudGenerator.from_pretrained(CHECKPOINTS / "pointcloud-shapes")(
-            label="chair", num_points=2048, num_inference_steps=10, seed=0).points[0]
-        b = gen(label="chair", num_points=2048, num_inference_steps=10, seed=0).points[0]
-        a, b = torch.as_tensor(np.asarray(a)), torch.as_tensor(np.asarray(b))
-        d = torch.cdist(a, b)
-        out["agreement"] = {"what": "one chair, 10 steps, seed 0: Chamfer (mean squared) between CPU and device",
-                            "chamfer": float(d.min(0).values.pow(2).mean() + d.min(1).values.pow(2).mean()),
-                            "max_point_gap": float((a - b).abs().max())}
+                                                       device=device, progress=False))
+    if not train_only:
+        folder = CHECKPOINTS / "pointcloud-shapes"
+        _generation(out, device, lambda d: PointCloudGenerator.from_pretrained(folder, device=d),
+                    lambda gen, seed: gen(label=["chair"] * 8, num_points=2048, num_inference_steps=25, seed=seed),
+                    "8 chairs, 2,048 points, dpmsolver++ 25 steps",
+                    lambda gen: gen(label="chair", num_points=2048, num_inference_steps=10, seed=0).points[0],
+                    measure, "one chair, 10 steps, seed 0: Chamfer (mean squared) between CPU and device")
+        out["generate"]["seconds_per_shape"] = round(out["generate"]["seconds_median"] / 8, 4)
     return out
 
 
@@ -155,24 +156,20 @@ def floorplan(device: str, mp: str, steps: int, work: Path, train_only: bool = F
     from generators.floorplan.data import procedural_plans
     from generators.floorplan.evaluate import _request
 
+    def measure(a: Any, b: Any) -> dict:
+        return {"max_corner_gap": max(float(np.abs(np.asarray(p) - np.asarray(q)).max())
+                                      for p, q in zip(a.polygons, b.polygons))}
+
     out: dict[str, Any] = {"preset": "small"}
     out["train"] = _train_row(lambda: train_floorplan(work / "fp", preset="small", max_steps=steps, mixed_precision=mp,
-                                              device=device, progress=False))
-    if train_only:
-        return out
-    graph = _request(procedural_plans("test", 1, (8, 8), seed=0)[0])
-    gen = FloorplanGenerator.from_pretrained(CHECKPOINTS / "floorplan", device=device)
-    med, all_ = _median_seconds(lambda r: gen(graph, num_samples=4, num_inference_steps=100, seed=max(r, 0),
-                                              refine=False), device)
-    out["generate"] = {"what": "4 plans of 8 rooms, ddpm 100 steps, no refinement", "seconds_median": med,
-                       "all": all_}
-    if device != "cpu":
-        a = FloorplanGenerator.from_pretrained(CHECKPOINTS / "floorplan")(graph, num_inference_steps=20, seed=0,
-                                                                          refine=False).plans[0]
-        b = gen(graph, num_inference_steps=20, seed=0, refine=False).plans[0]
-        gap = max(float(np.abs(np.asarray(p) - np.asarray(q)).max()) for p, q in zip(a.polygons, b.polygons))
-        out["agreement"] = {"what": "one plan, ddpm 20 steps, seed 0: largest corner gap between CPU and device",
-                            "max_corner_gap": gap}
+                                                      device=device, progress=False))
+    if not train_only:
+        graph = _request(procedural_plans("test", 1, (8, 8), seed=0)[0])
+        _generation(out, device, lambda d: FloorplanGenerator.from_pretrained(CHECKPOINTS / "floorplan", device=d),
+                    lambda gen, seed: gen(graph, num_samples=4, num_inference_steps=100, seed=seed, refine=False),
+                    "4 plans of 8 rooms, ddpm 100 steps, no refinement",
+                    lambda gen: gen(graph, num_inference_steps=20, seed=0, refine=False).plans[0], measure,
+                    "one plan, ddpm 20 steps, seed 0: largest corner gap between CPU and device")
     return out
 
 
