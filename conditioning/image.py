@@ -121,15 +121,26 @@ class LowResConditioner(NullConditionMixin, ModelMixin, ConfigMixin):
         Only for a conditioner built with ``num_degradations`` > 0.
         """
         _check_image(low_res, self.config.channels, "low_res")
-        b = low_res.shape[0]
+        s = self.levels(low_res.shape[0], aug_level, generator, low_res.device)
+        image = self.upsample(noise_augment(low_res, s, generator), size)  # (B, C, H, W)
+        return ImageCondition(image, self.record(s, degradation))
+
+    def levels(self, batch_size: int, aug_level: float | torch.Tensor | None = None,
+               generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
+        """The (B,) augmentation levels: ``aug_level`` when given, else random in training and
+        ``sample_aug_level`` otherwise."""
         if aug_level is None:
             if self.training:
-                aug_level = torch.rand(b, generator=generator) * self.config.max_aug_level
+                aug_level = torch.rand(batch_size, generator=generator) * self.config.max_aug_level
             else:
                 aug_level = self.config.sample_aug_level
-        s = _levels(aug_level, b, low_res.device)
-        image = self.upsample(noise_augment(low_res, s, generator), size)  # (B, C, H, W)
-        emb = self.level_embedding(s)  # (B, D)
+        return _levels(aug_level, batch_size, torch.device(device))
+
+    def record(self, levels: torch.Tensor, degradation: int | torch.Tensor | None = None) -> ConditioningRecord:
+        """The record of (B,) levels and the degradation kind(s): the level embedding plus, for a
+        conditioner built with ``num_degradations``, the kind's embedding (None is kind 0)."""
+        b = levels.shape[0]
+        emb = self.level_embedding(levels)  # (B, D)
         n = self.config.num_degradations
         if degradation is not None and not n:
             raise ValueError("degradation was given, but this conditioner was built with num_degradations=0")
@@ -140,7 +151,7 @@ class LowResConditioner(NullConditionMixin, ModelMixin, ConfigMixin):
                 raise ValueError(f"degradation must be an index in [0, {n}) or {b} of them, got {degradation!r}")
             emb = emb + self.degradation_embedding(kinds).to(emb.dtype)
         mask = torch.ones(b, 1, dtype=torch.bool, device=emb.device)
-        return ImageCondition(image, ConditioningRecord(emb[:, None], mask, emb))
+        return ConditioningRecord(emb[:, None], mask, emb)
 
     def null(self, batch_size: int, device: torch.device | str | None = None) -> ConditioningRecord:
         device = device or self.null_pooled.device

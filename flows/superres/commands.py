@@ -56,7 +56,8 @@ def upscale(params: UpscaleParams, out: Path | None) -> list[str]:
 def evaluate_superres(params: EvaluateSuperresParams, out: Path | None = None) -> dict[str, Any]:
     """The held-out metrics (``--write-metrics`` keeps them in the checkpoint's metrics.json)."""
     metrics = evaluate_task.fn(params.checkpoint, params.crop, params.num_samples, params.sampler,
-                               params.num_inference_steps, params.seed, params.device)
+                               params.num_inference_steps, params.seed, params.device, params.antithetic,
+                               params.self_ensemble)
     return _write_metrics(params.checkpoint, metrics, params.write_metrics)
 
 

@@ -75,7 +75,8 @@ def evaluate_superres_flow(params: EvaluateSuperresParams = EvaluateSuperresPara
     """Held-out metrics of a checkpoint, with one side-by-side row of a held-out photo."""
     run_dir = run_dir_task(params.output_root, "evaluate-superres")
     metrics = evaluate_task(params.checkpoint, params.crop, params.num_samples, params.sampler,
-                            params.num_inference_steps, params.seed, params.device)
+                            params.num_inference_steps, params.seed, params.device, params.antithetic,
+                            params.self_ensemble)
     sample = UpscaleParams(image=[_sample_input(run_dir)], checkpoint=params.checkpoint, sampler=params.sampler,
                            num_inference_steps=params.num_inference_steps, seed=params.seed)
     _, rows = _side_by_side(sample, run_dir)

@@ -15,7 +15,7 @@ CASCADE_CHECKPOINT = str(CHECKPOINTS / "cascade")
 CASCADE_CLASSIFIER_CHECKPOINT = str(CHECKPOINTS / "cascade-classifier")
 Degradation = Literal["bicubic", "area"]
 CascadePreset = Literal["tiny", "small"]
-SRPresetName = Literal["tiny", "tiny-tuned", "small", "small-tuned", "base"]
+SRPresetName = Literal["tiny", "tiny-tuned", "tiny-hybrid", "small", "small-tuned", "small-hybrid", "base"]
 MAX_INPUTS = 256
 
 
@@ -41,6 +41,10 @@ class UpscaleParams(SRSampling):
     scale: int | None = Field(None, ge=2, le=16, description="upscaling factor; must be one the checkpoint supports")
     degradation: Degradation = Field("bicubic", description="how the input was downscaled; the output is held to it")
     num_samples: int = Field(1, ge=1, le=64, description="samples per input")
+    antithetic: bool = Field(False, description="draw an input's samples in pairs from opposite noise (eps, -eps): "
+                             "their mean estimates the posterior mean with less variance")
+    self_ensemble: bool = Field(True, description="hybrid checkpoints: average the regression estimate over the 8 "
+                                "flips and quarter turns of the input")
     tile_size: int = Field(512, ge=16, le=4096, description="high-res tile side (large images are tiled)")
     tile_overlap: int = Field(64, ge=0, le=1024, description="high-res pixels blended between tiles")
     checkpoint: str = Field(SR_CHECKPOINT, description="super-resolution checkpoint folder")
@@ -53,8 +57,9 @@ class UpscaleParams(SRSampling):
 class TrainSuperresParams(FlowParams):
     """``train superres``: fingerprint -> training (reused, or resumed) -> optional evaluation -> publish."""
 
-    preset: SRPresetName = Field("tiny", description="tiny (tests), small (from scratch, CPU), small-tuned (the "
-                                 "shipped sr-x4: small fine-tuned), base (GPU)")
+    preset: SRPresetName = Field("tiny", description="tiny (tests), small (from scratch, CPU), small-tuned (small "
+                                 "fine-tuned), small-hybrid (the shipped sr-x4: small-tuned plus a regression "
+                                 "network it diffuses around), base (GPU)")
     max_steps: int | None = Field(None, ge=1, le=1_000_000, description="override the preset's number of steps")
     seed: int = seed_field()
     mixed_precision: MixedPrecision = "no"
@@ -74,6 +79,10 @@ class EvaluateSuperresParams(SRSampling):
     checkpoint: str = Field(SR_CHECKPOINT, description="super-resolution checkpoint folder")
     crop: int = Field(256, ge=8, le=512, description="high-res centre crop of each held-out photo")
     num_samples: int = Field(8, ge=1, le=64, description="samples per input (their mean is the posterior-mean estimate)")
+    antithetic: bool = Field(True, description="draw the samples in antithetic pairs (eps, -eps); the mean of "
+                             "as many iid samples is reported beside")
+    self_ensemble: bool = Field(True, description="hybrid checkpoints: average the regression estimate over the 8 "
+                                "flips and quarter turns of the input")
     write_metrics: bool = Field(False, description="write metrics.json into the checkpoint folder")
     device: str = Field("cpu", pattern=DEVICE_PATTERN)
     output_root: str = Field("outputs")

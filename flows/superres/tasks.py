@@ -87,7 +87,8 @@ def upscale_files(params: UpscaleParams, out: Path) -> list[str]:
         sr = resolver(params.checkpoint, params.device)
         result = sr(image=list(params.image), scale=params.scale, num_inference_steps=params.num_inference_steps,
                     sampler=params.sampler, seed=params.seed, num_samples=params.num_samples,
-                    degradation=params.degradation, tile_size=params.tile_size, tile_overlap=params.tile_overlap)
+                    degradation=params.degradation, tile_size=params.tile_size, tile_overlap=params.tile_overlap,
+                    antithetic=params.antithetic, self_ensemble=params.self_ensemble)
     return [str(p) for p in result.save(out)]
 
 
@@ -124,13 +125,14 @@ def side_by_side_task(inputs: list[str], outputs: list[str], scale: int, out_dir
 
 @task(name="evaluate-superres", cache_policy=NO_CACHE)
 def evaluate_task(checkpoint: str, crop: int, num_samples: int, sampler: str, steps: int, seed: int,
-                  device: str = "cpu") -> dict[str, Any]:
+                  device: str = "cpu", antithetic: bool = True, self_ensemble: bool = True) -> dict[str, Any]:
     """``generators.superres.evaluate.evaluate_superres`` on a checkpoint folder (held-out photos only)."""
     from generators.superres.evaluate import evaluate_superres
 
     with device_slot(device):
         return evaluate_superres(resolver(checkpoint, device), crop=crop, num_samples=num_samples,
-                                 num_inference_steps=steps, sampler=sampler, seed=seed)
+                                 num_inference_steps=steps, sampler=sampler, seed=seed, antithetic=antithetic,
+                                 self_ensemble=self_ensemble)
 
 
 @task(name="generate-cascade", cache_policy=NO_CACHE, **IO_RETRIES)

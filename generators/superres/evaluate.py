@@ -1,10 +1,11 @@
 """Evaluate super-resolution on the held-out photos and the cascade per stage (``mmdiff evaluate superres``).
 
 ``evaluate_superres``: for every held-out photo (a centre crop) and every degradation (bicubic, area), the
-input is the crop downsampled by that degradation; the model draws ``num_samples`` samples. Reported,
-beside bicubic upsampling of the same input: PSNR and SSIM of one sample and of the mean of the samples
-(the posterior-mean estimate), the high-frequency energy ratio of one sample, and the consistency (PSNR
-of the downsampled output against the input). ``targets`` checks the issue's bars.
+input is the crop downsampled by that degradation; the model draws ``num_samples`` samples (by default in
+antithetic pairs, and as many iid samples beside). Reported, beside bicubic upsampling of the same input:
+PSNR and SSIM of one sample and of the mean of the samples (the posterior-mean estimate; ``_iid`` for the
+iid draws), the high-frequency energy ratio of one sample, and the consistency (PSNR of the downsampled
+output against the input). ``targets`` checks the issue's bars.
 
 ``evaluate_cascade``: Frechet distance (Heusel et al. 2017, eq. 6) per stage between generated images and
 real crops at that stage's resolution, in the features of the project's crop classifier, beside the
@@ -59,22 +60,32 @@ def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
     return image[top:top + size, left:left + size]
 
 
-def _photo_metrics(sr: SuperResolver, high: np.ndarray, kind: str, num_samples: int, seed: int, **call) -> dict:
-    """Every metric of one photo crop under one degradation."""
+def _photo_metrics(sr: SuperResolver, high: np.ndarray, kind: str, num_samples: int, seed: int,
+                   antithetic: bool = False, **call) -> dict:
+    """Every metric of one photo crop under one degradation.
+
+    With ``antithetic`` the samples come in antithetic pairs and the mean of iid samples (another
+    ``num_samples`` draws, seed + 1) is reported beside theirs, as ``psnr_mean_iid`` / ``ssim_mean_iid``.
+    """
     s = sr.scale
     low = downsample_array(high, s, kind)
-    out = sr(image=low, num_samples=num_samples, degradation=kind, seed=seed, **call)
+    out = sr(image=low, num_samples=num_samples, degradation=kind, seed=seed, antithetic=antithetic, **call)
     samples = np.stack(out.images).astype(np.float64)
     single, mean = out.images[0], samples.mean(0)
     bicubic = bicubic_upsample(low, s)
     ref = high if high.ndim == 3 else high[..., None]
-    return {
+    metrics = {
         "psnr_single": psnr(single, ref, s), "psnr_mean": psnr(mean, ref, s), "psnr_bicubic": psnr(bicubic, ref, s),
         "ssim_single": ssim(single, ref, s), "ssim_mean": ssim(mean, ref, s), "ssim_bicubic": ssim(bicubic, ref, s),
         "hf_single": hf_energy_ratio(single, ref, s), "hf_bicubic": hf_energy_ratio(bicubic, ref, s),
         "consistency_single": consistency_psnr(single, low, s, kind),
         "consistency_bicubic": consistency_psnr(bicubic, low, s, kind),
     }
+    if antithetic and num_samples > 1:
+        iid = sr(image=low, num_samples=num_samples, degradation=kind, seed=seed + 1, **call)
+        iid_mean = np.stack(iid.images).astype(np.float64).mean(0)
+        metrics.update(psnr_mean_iid=psnr(iid_mean, ref, s), ssim_mean_iid=ssim(iid_mean, ref, s))
+    return metrics
 
 
 def _targets(summary: dict) -> dict:
@@ -89,7 +100,8 @@ def _targets(summary: dict) -> dict:
 def evaluate_superres(generator_or_path: SuperResolver | str | os.PathLike, *, photos: Sequence[str] = HELD_OUT,
                       crop: int = 256, num_samples: int = 8, num_inference_steps: int = 20,
                       sampler: str = "dpmsolver++", degradations: Sequence[str] = DEGRADATIONS, seed: int = 0,
-                      options: SamplerOptions = SamplerOptions(), device: str = "cpu") -> dict:
+                      options: SamplerOptions = SamplerOptions(), device: str = "cpu", antithetic: bool = True,
+                      self_ensemble: bool = True) -> dict:
     """Metrics of a super-resolution checkpoint on centre crops of the held-out photos (never trained on).
 
     Args:
@@ -99,6 +111,9 @@ def evaluate_superres(generator_or_path: SuperResolver | str | os.PathLike, *, p
         num_samples: samples per input for the mean-of-samples metrics.
         num_inference_steps, sampler, options: the sampler used.
         degradations: how inputs are made ("bicubic", "area"); each is reported separately.
+        antithetic: draw the samples in antithetic pairs (``SuperResolver.__call__``), the estimator of the
+            posterior mean the README names; the mean of as many iid samples is reported beside it.
+        self_ensemble: a hybrid checkpoint's regression estimate over the 8 dihedral views of the input.
     """
     sr = generator_or_path if isinstance(generator_or_path, SuperResolver) else \
         SuperResolver.from_pretrained(generator_or_path, device=device)
@@ -108,13 +123,16 @@ def evaluate_superres(generator_or_path: SuperResolver | str | os.PathLike, *, p
     if crop % sr.scale:
         raise ValueError(f"crop={crop} must be a multiple of the scale {sr.scale}")
     kinds = [check_degradation(k) for k in degradations]
-    call = dict(num_inference_steps=num_inference_steps, sampler=sampler, options=options)
+    call = dict(num_inference_steps=num_inference_steps, sampler=sampler, options=options,
+                self_ensemble=self_ensemble)
     t0 = time.perf_counter()
-    per_photo = {k: {p: _photo_metrics(sr, centre_crop(load_photo_uint8(p), crop), k, num_samples, seed, **call)
+    per_photo = {k: {p: _photo_metrics(sr, centre_crop(load_photo_uint8(p), crop), k, num_samples, seed, antithetic,
+                                       **call)
                      for p in photos} for k in kinds}
     seconds = time.perf_counter() - t0
     result: dict = {"scale": sr.scale, "photos": list(photos), "crop": crop, "num_samples": num_samples,
-                    "sampler": sampler, "steps": num_inference_steps, "seed": seed,
+                    "sampler": sampler, "steps": num_inference_steps, "seed": seed, "antithetic": antithetic,
+                    "self_ensemble": self_ensemble if sr.model.mean_net is not None else None,
                     "seconds_per_sample": round(seconds / (len(kinds) * len(photos) * num_samples), 3)}
     for k in kinds:
         summary = {m: round(float(np.mean([v[m] for v in per_photo[k].values()])), 4)

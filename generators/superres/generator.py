@@ -10,6 +10,9 @@ generator binds, in order: the low-res condition and classifier-free guidance (`
 per tile, the tiling (:mod:`.tiling`, one global sample whatever the image size), and the data-consistency
 projection (:mod:`.degradation`): x_0 <- x_0 - A^+ (A x_0 - y) for the chosen degradation A, so the
 output downsamples to the input whatever the sampler (DDNM, Wang et al. 2023, eq. 13).
+
+A hybrid checkpoint (``SRNet.mean_net``, the shipped sr-x4) takes the residual over its regression estimate
+R(y) instead of up(y): R(y) is computed once per call, per tile, and is also the condition image.
 """
 from __future__ import annotations
 
@@ -44,6 +47,27 @@ MAX_SAMPLES = 64
 FINAL_PROJECTIONS = 10
 
 
+DIHEDRAL = tuple((k, f) for k in range(4) for f in (False, True))  # quarter turns x horizontal flip
+
+
+def dihedral(x: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
+    """``x`` (..., H, W) turned by k quarter turns, then flipped left-right when ``flip``."""
+    x = torch.rot90(x, k, (-2, -1))
+    return x.flip(-1) if flip else x
+
+
+def undo_dihedral(x: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
+    """The inverse of :func:`dihedral`."""
+    return torch.rot90(x.flip(-1) if flip else x, -k, (-2, -1))
+
+
+def antithetic_noise(noise: torch.Tensor) -> torch.Tensor:
+    """``noise`` (B, ...) with item i + ceil(B / 2) replaced by minus item i: antithetic pairs (an odd B
+    leaves its middle item unpaired). Every item is still N(0, I)."""
+    half = (noise.shape[0] + 1) // 2
+    return torch.cat([noise[:half], -noise[:noise.shape[0] - half]])
+
+
 class SuperResolver(DiffusionGenerator):
     """A trained super-resolution stage: ``sr(image=..., scale=4)`` and :meth:`upscale_tensor`."""
 
@@ -68,16 +92,44 @@ class SuperResolver(DiffusionGenerator):
     def size_multiple(self) -> int:
         return self.model.size_multiple
 
-    def _net(self, x: torch.Tensor, t: torch.Tensor, cond: ImageCondition) -> torch.Tensor:
-        """The network on any size: replicate-pad to the size multiple, run, crop back."""
+    def _padded(self, fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor,
+                image: torch.Tensor) -> torch.Tensor:
+        """``fn(x, image)`` on any size: replicate-pad both to the size multiple, run in the model dtype, crop back."""
         h, w = x.shape[-2:]
         m = self.size_multiple
         pad = (0, -w % m, 0, -h % m)
-        image = cond.image
         if any(pad):
             x, image = F.pad(x, pad, mode="replicate"), F.pad(image, pad, mode="replicate")
-        out = self.model(x.to(self.dtype), t.to(self.dtype), ImageCondition(image.to(self.dtype), cond.record))
-        return out[..., :h, :w].float()
+        return fn(x.to(self.dtype), image.to(self.dtype))[..., :h, :w].float()
+
+    def _net(self, x: torch.Tensor, t: torch.Tensor, cond: ImageCondition) -> torch.Tensor:
+        """The network on any size."""
+        return self._padded(lambda x_, image: self.model(x_, t.to(self.dtype), ImageCondition(image, cond.record)),
+                            x, cond.image)
+
+    def _mean_image(self, upsampled: torch.Tensor, levels: torch.Tensor, kind: int | None, tile_size: int,
+                    tile_overlap: int, self_ensemble: bool = True) -> torch.Tensor:
+        """R(y) of the checkpoint's regression network, on overlapping tiles blended like the denoiser's.
+
+        ``self_ensemble``: each tile's estimate is the mean over the 8 flips and quarter turns of the tile,
+        each undone after the network (geometric self-ensemble, Lim et al. 2017, EDSR+; both degradations
+        commute with these transforms, so every one is an equally valid view of the input).
+        """
+        mean_net = self.model.mean_net
+        record = mean_net.conditioner.record(levels.to(self.device), kind)
+        s = float(mean_net.config.residual_scale)
+
+        def regress(image: torch.Tensor) -> torch.Tensor:
+            return self._padded(lambda _, im: mean_net.regress(ImageCondition(im, record)), image, image)
+
+        def region_mean(x: torch.Tensor, sigma: torch.Tensor, region: tuple[slice, slice]) -> torch.Tensor:
+            if not self_ensemble:
+                return x + s * regress(x)
+            views = [undo_dihedral(regress(dihedral(x, k, f)), k, f) for k, f in DIHEDRAL]
+            return x + s * torch.stack(views).mean(0)
+
+        tiled = tiled_denoiser(region_mean, tuple(upsampled.shape[-2:]), tile_size, tile_overlap, self.size_multiple)
+        return tiled(upsampled, torch.zeros(upsampled.shape[0], device=upsampled.device)).clamp(-1, 1)
 
     # ------------------------------------------------------------------ checks
     def check_scale(self, scale: int | None) -> int:
@@ -108,18 +160,25 @@ class SuperResolver(DiffusionGenerator):
     # ---------------------------------------------------------------- denoiser
     def consistent_denoiser(self, low_res: torch.Tensor, degradation: str | None, guidance_scale: float,
                             guidance_interval: tuple[float, float] | None, aug_level: float | None,
-                            tile_size: int, tile_overlap: int,
-                            generator: torch.Generator) -> tuple[DenoiseFn, Callable[[torch.Tensor], torch.Tensor]]:
+                            tile_size: int, tile_overlap: int, generator: torch.Generator,
+                            self_ensemble: bool = True) -> tuple[DenoiseFn, Callable[[torch.Tensor], torch.Tensor]]:
         """D(r, sigma) on the residual with condition, guidance, tiling and projection bound; and r -> image.
 
         ``degradation=None`` skips the projection (an ablation: the output is then not held to the input).
+        ``self_ensemble``: a hybrid checkpoint's R(y) averaged over the 8 dihedral views (no effect otherwise).
         """
         b, _, h, w = low_res.shape
         size = (h * self.scale, w * self.scale)
         conditioner = self.model.conditioner
         kind = DEGRADATIONS.index(degradation or "bicubic") if conditioner.config.num_degradations else None
-        cond = conditioner(low_res, size, aug_level=aug_level, generator=generator, degradation=kind)  # augmented
-        base = conditioner.upsample(low_res, size)  # (B, C, H, W), clean
+        if self.model.mean_net is None:
+            cond = conditioner(low_res, size, aug_level=aug_level, generator=generator, degradation=kind)  # augmented
+            base = conditioner.upsample(low_res, size)  # (B, C, H, W), clean
+        else:  # the residual is over the regression estimate R(y), which is also the condition image
+            levels = conditioner.levels(b, aug_level, generator, low_res.device)
+            cond = conditioner(low_res, size, aug_level=levels, generator=generator, degradation=kind)
+            base = self._mean_image(cond.image, levels, kind, tile_size, tile_overlap, self_ensemble)
+            cond = ImageCondition(base, cond.record)
         null = conditioner.null(b, low_res.device) if guidance_scale != 1.0 else None
         operator = Degradation(degradation, self.scale, size, low_res.device) if degradation else None
         s = float(self.model.config.residual_scale)
@@ -148,8 +207,11 @@ class SuperResolver(DiffusionGenerator):
                        seed: int = 0, degradation: str | None = "bicubic", aug_level: float | None = None,
                        tile_size: int = DEFAULT_TILE_SIZE, tile_overlap: int = DEFAULT_TILE_OVERLAP,
                        options: SamplerOptions = SamplerOptions(), callback: Any = None,
-                       progress: bool = False) -> torch.Tensor:
-        """(B, 3, h, w) in [-1, 1] -> (B, 3, h * scale, w * scale) in [-1, 1]; the keywords as in ``__call__``."""
+                       progress: bool = False, antithetic: bool = False, self_ensemble: bool = True) -> torch.Tensor:
+        """(B, 3, h, w) in [-1, 1] -> (B, 3, h * scale, w * scale) in [-1, 1]; the keywords as in ``__call__``.
+
+        ``antithetic``: batch item i + ceil(B / 2) starts from minus item i's noise (pairs within the batch).
+        """
         self.check_call(num_inference_steps, sampler, guidance_scale, seed, guidance_interval)
         self.check_options(guidance_scale, degradation or "bicubic", aug_level, tile_size, tile_overlap)
         if low_res.ndim != 4 or low_res.shape[1] != self.model.config.channels:
@@ -162,8 +224,10 @@ class SuperResolver(DiffusionGenerator):
                              "crop or downscale the input")
         low_res = low_res.float().to(self.device)
         generator, noise = self.noise((b, c, h * self.scale, w * self.scale), seed)
+        if antithetic:
+            noise = antithetic_noise(noise)
         denoise, to_image = self.consistent_denoiser(low_res, degradation, guidance_scale, guidance_interval,
-                                                     aug_level, tile_size, tile_overlap, generator)
+                                                     aug_level, tile_size, tile_overlap, generator, self_ensemble)
         r = self.run_sampler(denoise, noise, generator, num_inference_steps, sampler, options, callback, progress)
         return to_image(r)
 
@@ -174,7 +238,7 @@ class SuperResolver(DiffusionGenerator):
                  degradation: str = "bicubic", aug_level: float | None = None, tile_size: int = DEFAULT_TILE_SIZE,
                  tile_overlap: int = DEFAULT_TILE_OVERLAP, options: SamplerOptions = SamplerOptions(),
                  callback: Callable[[int, int, torch.Tensor], None] | None = None,
-                 progress: bool = False) -> SROutput:
+                 progress: bool = False, antithetic: bool = False, self_ensemble: bool = True) -> SROutput:
         """Upscale one image (or a list of images) by ``scale``.
 
         Args:
@@ -187,6 +251,15 @@ class SuperResolver(DiffusionGenerator):
             guidance_interval: (sigma_lo, sigma_hi) where guidance applies; None for every level.
             seed: fixes the result; input i uses ``seed + i``.
             num_samples: samples per input (their mean estimates the posterior mean).
+            antithetic: draw the samples of an input in pairs from opposite initial noise (eps, -eps).
+                Each sample is still an exact draw from the model, but a pair's deviations from the
+                posterior mean are strongly negatively correlated and largely cancel, so the mean of
+                the samples estimates the posterior mean with far less variance (antithetic variates,
+                Hammersley & Morton 1956; for diffusion models, Jia et al. 2025, arXiv 2506.06185).
+                Off by default, so that a seed keeps giving the samples it gave before.
+            self_ensemble: for a hybrid checkpoint (a regression network inside), average its estimate
+                R(y) over the 8 flips and quarter turns of the input (geometric self-ensemble, Lim et al.
+                2017): 8 regression passes per image instead of 1. No effect on other checkpoints.
             degradation: how the input was made from the high-res image, "bicubic" or "area";
                 the output is projected so that this downsampling of it gives back the input, and a
                 checkpoint trained with the degradation condition is told which it is.
@@ -207,7 +280,8 @@ class SuperResolver(DiffusionGenerator):
             x = self.upscale_tensor(item.rgb.expand(num_samples, -1, -1, -1), num_inference_steps=num_inference_steps,
                                     sampler=sampler, guidance_scale=guidance_scale, guidance_interval=guidance_interval,
                                     seed=seed + i, degradation=degradation, aug_level=aug_level, tile_size=tile_size,
-                                    tile_overlap=tile_overlap, options=options, callback=callback, progress=progress)
+                                    tile_overlap=tile_overlap, options=options, callback=callback, progress=progress,
+                                    antithetic=antithetic, self_ensemble=self_ensemble)
             alpha = upscale_alpha(item.alpha, x.shape[-2:]) if item.alpha is not None else None
             outputs.extend(to_uint8(x, alpha, item.grey))
         return SROutput(outputs, inputs=[item.to_uint8() for item in inputs], scale=self.scale,

@@ -10,6 +10,12 @@ from ``conditioning.image.LowResConditioner``) are added into one embedding that
 residual block (scale-shift norm, Dhariwal & Nichol 2021, sec. 3). The normalisation is per pixel
 over channels and there is no attention, so the output at a pixel depends only on a neighbourhood:
 overlapping tiles of a large image agree with the whole-image result away from their edges.
+
+With ``mean_config`` the network carries a frozen regression network (``mean_net``, an SRNet trained by
+MSE and run once per image at x_t = 0, t = T) and the diffusion runs on the residual over its estimate
+R(y) of E[x | y] instead of over up(y): the regressor takes the mean, the diffusion only the detail
+(SRDiff, Li et al. 2022, sec. 3.2, with its LR encoder; ResShift, Yue et al. 2023). The denoiser sees
+R(y) in place of up(y) as its condition image.
 """
 from __future__ import annotations
 
@@ -21,6 +27,9 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from conditioning.image import ImageCondition, LowResConditioner
+
+# The timestep at which a regression network is run (with x_t = 0): the top of the 1000-step schedule.
+REGRESSION_TIMESTEP = 999
 
 
 class PixelNorm(nn.Module):
@@ -69,13 +78,15 @@ class SRNet(ModelMixin, ConfigMixin):
         max_aug_level / sample_aug_level / upsample_mode: the ``LowResConditioner`` settings.
         num_degradations: above 0, the network is also told which degradation (an index into
             ``evaluation.superres.DEGRADATIONS``) made its input, through the conditioner's embedding.
+        mean_config: the config of a regression SRNet whose estimate R(y) replaces up(y) as the base of
+            the residual and as the condition image (None: up(y), the plain SR3/SRDiff network).
     """
 
     @register_to_config
     def __init__(self, channels: int = 3, scale: int = 4, residual_scale: float = 0.1, patch_size: int = 4,
                  block_channels: tuple[int, ...] = (64, 128), blocks_per_level: int = 2,
                  max_aug_level: float = 0.1, sample_aug_level: float = 0.02, upsample_mode: str = "bicubic",
-                 num_degradations: int = 0) -> None:
+                 num_degradations: int = 0, mean_config: dict | None = None) -> None:
         super().__init__()
         if scale < 2:
             raise ValueError(f"scale must be >= 2, got {scale}")
@@ -110,6 +121,15 @@ class SRNet(ModelMixin, ConfigMixin):
         self.conv_out = nn.Conv2d(ch[0], channels * patch_size**2, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
+        self.mean_net: SRNet | None = None
+        if mean_config:
+            if mean_config.get("mean_config"):
+                raise ValueError("mean_config must describe a plain SRNet (without a mean_config of its own)")
+            keys = ("channels", "scale", "patch_size", "num_degradations")
+            if any(mean_config.get(k) != v for k, v in zip(keys, (channels, scale, patch_size, num_degradations))):
+                raise ValueError(f"mean_config must share {keys} with the network")
+            self.mean_net = SRNet(**{k: v for k, v in mean_config.items() if not k.startswith("_")})
+            self.mean_net.requires_grad_(False)  # trained first, by regression; frozen here
 
     @property
     def size_multiple(self) -> int:
@@ -146,3 +166,33 @@ class SRNet(ModelMixin, ConfigMixin):
                 h = self.upsample[i](F.interpolate(h, scale_factor=2.0, mode="nearest"))
         h = self.conv_out(F.silu(self.norm_out(h)))  # (B, C p^2, H / p, W / p)
         return F.pixel_shuffle(h, p)  # (B, C, H, W)
+
+    def regress(self, cond: ImageCondition) -> torch.Tensor:
+        """This network as a regressor: its residual estimate at x_t = 0 and t = T, (B, C, H, W)."""
+        t = torch.full((cond.image.shape[0],), REGRESSION_TIMESTEP, device=cond.image.device)
+        return self(torch.zeros_like(cond.image), t, cond)
+
+    def regression_image(self, upsampled: torch.Tensor, levels: torch.Tensor,
+                         degradation: int | torch.Tensor | None = None) -> torch.Tensor:
+        """R(y) = up(y) + residual_scale * regress(up(y)) in [-1, 1]: the estimate of E[x | y] of this
+        network trained as a regressor, from the (augmented) upsampled input and its levels."""
+        cond = ImageCondition(upsampled, self.conditioner.record(levels, degradation))
+        return (upsampled + self.config.residual_scale * self.regress(cond)).clamp(-1, 1)
+
+    def condition(self, low_res: torch.Tensor, size: tuple[int, int], aug_level: float | torch.Tensor | None = None,
+                  generator: torch.Generator | None = None,
+                  degradation: int | torch.Tensor | None = None) -> tuple[ImageCondition, torch.Tensor]:
+        """(the denoiser's condition, the base image the residual is taken over) for a whole image.
+
+        Without a mean network: the noise-augmented up(y) and the clean up(y). With one: R(y) of the
+        augmented input for both (the generator computes it per tile for large images).
+        """
+        if self.mean_net is None:
+            cond = self.conditioner(low_res, size, aug_level=aug_level, generator=generator, degradation=degradation)
+            return cond, self.conditioner.upsample(low_res, size)
+        levels = self.conditioner.levels(low_res.shape[0], aug_level, generator, low_res.device)
+        cond = self.conditioner(low_res, size, aug_level=levels, generator=generator, degradation=degradation)
+        with torch.no_grad():
+            mean = self.mean_net.regression_image(cond.image, levels, degradation)
+        return ImageCondition(mean, cond.record), mean
+

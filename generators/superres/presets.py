@@ -1,8 +1,9 @@
 """Named presets: network size, data and training budget of a super-resolution stage and of the cascade.
 
-``tiny`` runs in seconds for the tests; ``small-tuned`` (``small`` fine-tuned) is the shipped CPU checkpoint
-``data/checkpoints/sr-x4`` and the cascade preset ``small`` is ``data/checkpoints/cascade``; ``base`` is for a GPU.
-A preset with ``init_preset`` is a fine-tune: ``train_superres`` trains (or reuses) that preset first.
+``tiny`` runs in seconds for the tests; ``small-hybrid`` (``small`` fine-tuned as ``small-tuned``, plus a
+regression copy it diffuses around) is the shipped CPU checkpoint ``data/checkpoints/sr-x4`` and the cascade
+preset ``small`` is ``data/checkpoints/cascade``; ``base`` is for a GPU. A preset with ``init_preset`` is a
+fine-tune: ``train_superres`` trains (or reuses) that preset first; one with ``mean_steps`` is a hybrid.
 """
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ class SRPreset:
     photos: tuple[str, ...] | None = None   # training photos; None: data.SR_TRAIN
     lr_schedule: str = "constant"      # or "cosine" (to 5% of the rate at max_steps)
     init_preset: str | None = None     # fine-tune: train (or reuse) this preset first, start from its weights
+    mean_steps: int = 0                # hybrid: first train a regression copy this long (R(y), frozen), then
+    mean_learning_rate: float = 3e-4   # diffuse the residual over it; both start from the init_preset's weights
 
     @property
     def train_photos(self) -> tuple[str, ...]:
@@ -113,10 +116,16 @@ SR_PRESETS: dict[str, SRPreset] = {
 # tests: "tiny" fine-tuned
 SR_PRESETS["tiny-tuned"] = replace(SR_PRESETS["tiny"], max_steps=4, warmup_steps=1, checkpoint_every=2,
                                    num_degradations=2, lr_schedule="cosine", init_preset="tiny")
-# the shipped data/checkpoints/sr-x4: "small" fine-tuned, with scikit-learn's two photos added
+# the previous sr-x4: "small" fine-tuned, with scikit-learn's two photos added
 SR_PRESETS["small-tuned"] = replace(SR_PRESETS["small"], max_steps=8000, learning_rate=3e-4, warmup_steps=100,
                                     num_degradations=2, photos=SR_TRAIN_ALL, lr_schedule="cosine",
                                     init_preset="small")
+# Hybrids (mean_steps): a regression network R(y) trained from the fine-tune's weights, then the fine-tune
+# continued as a diffusion of the residual x - R(y) (SRDiff, ResShift). tests: "tiny-tuned" made hybrid
+SR_PRESETS["tiny-hybrid"] = replace(SR_PRESETS["tiny-tuned"], mean_steps=3, init_preset="tiny-tuned")
+# the shipped data/checkpoints/sr-x4: "small-tuned" made hybrid
+SR_PRESETS["small-hybrid"] = replace(SR_PRESETS["small-tuned"], max_steps=8000, mean_steps=9000,
+                                     init_preset="small-tuned")
 
 _STAGE = dict(grey_prob=0.0, max_aug_level=0.3, sample_aug_level=0.1, cond_drop_prob=0.1)
 CASCADE_PRESETS: dict[str, CascadePreset] = {
@@ -140,8 +149,10 @@ def _check_init(name: str, p: SRPreset) -> None:
     if p.init_preset is None:
         return
     first = SR_PRESETS.get(p.init_preset)
-    if first is None or first.init_preset is not None:
-        raise ValueError(f"preset {name!r}: init_preset must name a preset trained from scratch, got {p.init_preset!r}")
+    if first is None or first is p:
+        raise ValueError(f"preset {name!r}: init_preset must name another preset, got {p.init_preset!r}")
+    if first.mean_steps:
+        raise ValueError(f"preset {name!r}: init_preset {p.init_preset!r} is a hybrid; start from a plain network")
     same = ("scale", "size", "patch_size", "block_channels", "blocks_per_level", "prediction_type", "beta_schedule")
     if any(getattr(first, f) != getattr(p, f) for f in same):
         raise ValueError(f"preset {name!r} must keep {same} of its init_preset {p.init_preset!r}")

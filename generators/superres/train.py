@@ -7,11 +7,12 @@ EMA, and resumption from ``<folder>/training_state/``. The loadable folder is pu
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from conditioning.image import LowResConditioner
 from generators.core.checkpoint import read_json
@@ -24,10 +25,11 @@ from .base import BaseGenerator, PromptUNet
 from .cascade import write_layout
 from .data import HELD_OUT, SOURCES, LabelledCrops, SRPairs, residual_std
 from .generator import SuperResolver
-from .model import SRNet
+from .model import REGRESSION_TIMESTEP, SRNet
 from .presets import BasePreset, SRPreset, cascade_preset, sr_preset
 
 INIT_STAGE = "init_training"  # a fine-tuning preset's first stage, inside its output folder
+MEAN_STAGE = "mean_training"  # a hybrid preset's regression network, inside its output folder
 DATASET = ("skimage.data (and sklearn sample) photos and textures (random crops, zoom, flips, RGB / grey); never: "
            + ", ".join(HELD_OUT))
 
@@ -45,10 +47,25 @@ class SRLoss:
         model = getattr(net, "module", net)  # DistributedDataParallel keeps the network in .module
         size = tuple(high.shape[-2:])
         told = kinds if model.config.num_degradations else None  # the degradation condition, where the net has one
-        cond = model.conditioner(low, size, generator=generator, degradation=told)  # random level per sample
-        base = model.conditioner.upsample(low, size)
+        cond, base = model.condition(low, size, generator=generator, degradation=told)  # random level per sample
         residual = (high - base) / model.config.residual_scale
         return self.diffusion_loss(net, residual, cond, generator=generator)
+
+
+@dataclass
+class SRRegressionLoss:
+    """MSE of the network run as a regressor (x_t = 0, t = T) against the normalised residual over the
+    augmented up(y): trains R(y), the estimate of E[x | y] that a hybrid stage diffuses around (SRDiff,
+    Li et al. 2022, sec. 3.2). The input is noise-augmented at a random level, as for the diffusion."""
+
+    def __call__(self, net: Any, high: torch.Tensor, low: torch.Tensor, kinds: torch.Tensor | None = None,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        model = getattr(net, "module", net)
+        told = kinds if model.config.num_degradations else None
+        cond = model.conditioner(low, tuple(high.shape[-2:]), generator=generator, degradation=told)
+        target = (high - cond.image) / model.config.residual_scale
+        t = torch.full((high.shape[0],), REGRESSION_TIMESTEP, device=high.device)
+        return F.mse_loss(net(torch.zeros_like(cond.image), t, cond).float(), target.float())
 
 
 def _train_config(max_steps: int, batch_size: int, learning_rate: float, warmup_steps: int, ema_decay: float,
@@ -61,36 +78,68 @@ def _train_config(max_steps: int, batch_size: int, learning_rate: float, warmup_
                        mixed_precision=mixed_precision, seed=seed, cpu=device == "cpu", lr_schedule=lr_schedule)
 
 
-def _estimate_residual_scale(source: SRPairs) -> float:
-    """The residual std of the preset's data, rounded; a fixed seed keeps it the same on every resume."""
-    with seeded(0):
-        upsample = LowResConditioner(channels=3, embedding_dim=8).upsample
-    return round(residual_std(source, upsample), 4)
+def _estimate_residual_scale(source: SRPairs, mean: SRNet | None = None) -> float:
+    """The residual std of the preset's data, rounded; a fixed seed keeps it the same on every resume.
+
+    With a regression network ``mean``: the std of x - R(y) (the sample level of augmentation), the
+    residual a hybrid stage diffuses.
+    """
+    if mean is None:
+        with seeded(0):
+            upsample = LowResConditioner(channels=3, embedding_dim=8).upsample
+        return round(residual_std(source, upsample), 4)
+    mean = mean.eval()
+    high, low, kinds = source.batch(torch.Generator().manual_seed(1234), 256)
+    told = kinds if mean.config.num_degradations else None
+    with torch.no_grad():
+        levels = torch.zeros(low.shape[0])
+        up = mean.conditioner.upsample(low, tuple(high.shape[-2:]))
+        estimate = torch.cat([mean.regression_image(up[i:i + 32], levels[i:i + 32], None if told is None else told[i:i + 32])
+                              for i in range(0, low.shape[0], 32)])
+    return round(float((high - estimate).std()), 4)
 
 
 def train_stage(output_dir: str | os.PathLike, p: SRPreset, names: tuple[str, ...], zoom: tuple[float, float], *,
                 max_steps: int | None = None, seed: int = 0, mixed_precision: str = "no",
                 checkpoint_every: int | None = None, device: str | None = None, command: str = "",
-                progress: bool = True, record: dict | None = None, init: SRNet | None = None) -> TrainResult:
+                progress: bool = True, record: dict | None = None, init: SRNet | None = None,
+                mean: SRNet | None = None, objective: str = "diffusion") -> TrainResult:
     """Train one :class:`SuperResolver` stage on crops of ``names`` into ``output_dir`` (resumable).
 
     ``init``: a trained network to fine-tune (same architecture; modules it lacks, such as the degradation
     embedding, keep their zero initialisation); its residual scale is kept, so its outputs mean the same.
+    ``mean``: a trained regression network; the stage becomes a hybrid that diffuses the residual over
+    its R(y) (the residual scale is then re-estimated for x - R(y), and ``mean`` stays frozen).
+    ``objective``: "diffusion", or "regression" to train the network as such a regressor (MSE).
     """
+    if objective not in ("diffusion", "regression"):
+        raise ValueError(f"objective must be 'diffusion' or 'regression', got {objective!r}")
+    if objective == "regression" and mean is not None:
+        raise ValueError("a regression stage cannot have a mean network of its own")
     source = SRPairs(names, p.size, p.scale, zoom, p.grey_prob)
-    residual_scale = float(init.config.residual_scale) if init is not None else _estimate_residual_scale(source)
+    if mean is not None:
+        residual_scale = _estimate_residual_scale(source, mean)
+    elif init is not None:
+        residual_scale = float(init.config.residual_scale)
+    else:
+        residual_scale = _estimate_residual_scale(source)
+    mean_config = {k: v for k, v in mean.config.items() if not k.startswith("_")} if mean is not None else None
     with seeded(seed):
         model = SRNet(channels=3, scale=p.scale, residual_scale=residual_scale, patch_size=p.patch_size,
                       block_channels=p.block_channels, blocks_per_level=p.blocks_per_level,
                       max_aug_level=p.max_aug_level, sample_aug_level=p.sample_aug_level,
-                      num_degradations=p.num_degradations)
+                      num_degradations=p.num_degradations, mean_config=mean_config)
+    if mean is not None:
+        model.mean_net.load_state_dict(mean.state_dict())
     if init is not None:
-        added = load_init_weights(model, init)
+        added = [k for k in load_init_weights(model, init) if not k.startswith("mean_net.")]
         record = {**(record or {}), "init_new_modules": sorted({k.rsplit(".", 1)[0] for k in added})}
+    record = {**(record or {}), "objective": objective}
     diffusion = DiffusionConfig(beta_schedule=p.beta_schedule, prediction_type=p.prediction_type,
                                 cond_drop_prob=p.cond_drop_prob)
     dropout = (lambda cond, g: model.conditioner.drop_condition(cond, p.cond_drop_prob, g)) if p.cond_drop_prob else None
-    loss = SRLoss(DiffusionLoss(diffusion.schedule(), p.prediction_type, p.weighting, cond_dropout=dropout))
+    loss: SRLoss | SRRegressionLoss = SRRegressionLoss() if objective == "regression" else \
+        SRLoss(DiffusionLoss(diffusion.schedule(), p.prediction_type, p.weighting, cond_dropout=dropout))
     config = _train_config(max_steps or p.max_steps, p.batch_size, p.learning_rate, p.warmup_steps, p.ema_decay,
                            checkpoint_every or p.checkpoint_every, seed, mixed_precision, device, p.lr_schedule)
     output_dir = Path(output_dir)
@@ -129,9 +178,22 @@ def train_superres(output_dir: str | os.PathLike, preset: str = "small", max_ste
         first_record = read_json(init_dir / "training.json", "stage-1 record")
         record.update(init_preset=p.init_preset, init_stage=str(init_dir), init_steps=first_record.get("steps"),
                       init_seconds=first_record.get("seconds_this_run"))
+    mean = None
+    if p.mean_steps:  # a hybrid: its regression network first, in output_dir/mean_training, from the same init
+        mean_dir = output_dir / MEAN_STAGE
+        if not run_finished(mean_dir, p.mean_steps):
+            mean_p = replace(p, max_steps=p.mean_steps, learning_rate=p.mean_learning_rate, mean_steps=0)
+            train_stage(mean_dir, mean_p, p.train_photos, p.zoom, seed=seed, mixed_precision=mixed_precision,
+                        checkpoint_every=checkpoint_every, device=device, progress=progress, init=init,
+                        objective="regression", record={"preset": preset},
+                        command=f"regression stage of train_superres({str(output_dir)!r}, preset={preset!r})")
+        mean = SuperResolver.from_pretrained(mean_dir, device="cpu").model
+        mean_record = read_json(mean_dir / "training.json", "regression-stage record")
+        record.update(mean_stage=str(mean_dir), mean_steps=mean_record.get("steps"),
+                      mean_seconds=mean_record.get("seconds_this_run"))
     return train_stage(output_dir, p, p.train_photos, p.zoom, max_steps=max_steps, seed=seed,
                        mixed_precision=mixed_precision, checkpoint_every=checkpoint_every, device=device,
-                       command=command, progress=progress, record=record, init=init)
+                       command=command, progress=progress, record=record, init=init, mean=mean)
 
 
 def train_base(output_dir: str | os.PathLike, p: BasePreset, names: tuple[str, ...], zoom: tuple[float, float], *,

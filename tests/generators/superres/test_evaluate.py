@@ -35,6 +35,11 @@ def test_evaluate_superres_on_a_tiny_model(tiny_sr):
         assert r["consistency_single"] > 35 > r["consistency_bicubic"] - 20
         assert set(r["per_photo"]) == {"coffee", "camera"}
         assert isinstance(r["targets"]["met"], bool)
+        assert 10 < r["psnr_mean_iid"] < 60  # antithetic by default, iid samples beside
+    assert m["antithetic"] is True and m["self_ensemble"] is None  # a plain network: no regressor to ensemble
+    iid = evaluate_superres(tiny_sr, photos=("coffee",), crop=32, num_samples=2, num_inference_steps=2,
+                            antithetic=False, degradations=("bicubic",))
+    assert "psnr_mean_iid" not in iid["bicubic"] and iid["antithetic"] is False
     with pytest.raises(ValueError, match="held-out photos"):
         evaluate_superres(tiny_sr, photos=("gravel",), crop=32)
 

@@ -3,6 +3,7 @@ import io
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from evaluation.superres import consistency_psnr
@@ -170,3 +171,23 @@ def test_guidance_refused_without_condition_dropout(tiny_sr, tmp_path):
 def test_missing_checkpoint_is_a_checkpoint_error(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         SuperResolver.from_pretrained(tmp_path / "nothing")
+
+
+def test_antithetic_samples_come_in_opposite_noise_pairs(tiny_sr, photo_crop):
+    from generators.superres.generator import antithetic_noise
+    arr = photo_crop[1]["bicubic"]
+    n = torch.randn(5, 2, generator=torch.Generator().manual_seed(0))
+    a = antithetic_noise(n)
+    assert torch.equal(a[:3], n[:3]) and torch.equal(a[3:], -n[:2])  # odd: the middle item is unpaired
+    seen = []
+    sample = tiny_sr.run_sampler
+    tiny_sr.run_sampler = lambda denoise, noise, *a, **k: seen.append(noise.clone()) or sample(denoise, noise, *a, **k)
+    try:
+        plain = tiny_sr(image=arr, num_samples=4, num_inference_steps=2, seed=3)
+        paired = tiny_sr(image=arr, num_samples=4, num_inference_steps=2, seed=3, antithetic=True)
+    finally:
+        del tiny_sr.run_sampler
+    assert torch.equal(seen[1][:2], seen[0][:2]) and torch.equal(seen[1][2:], -seen[0][:2])
+    assert np.array_equal(paired.images[0], plain.images[0]) and np.array_equal(paired.images[1], plain.images[1])
+    assert not np.array_equal(paired.images[2], plain.images[2])
+

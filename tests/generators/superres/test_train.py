@@ -114,4 +114,56 @@ def test_a_fine_tune_must_keep_its_init_network():
     with pytest.raises(ValueError, match="must keep"):
         _check_init("bad", bad)
     with pytest.raises(ValueError, match="init_preset must name"):
-        _check_init("bad", SRPreset(**{**bad.__dict__, "patch_size": 4, "init_preset": "tiny-tuned"}))
+        _check_init("bad", SRPreset(**{**bad.__dict__, "patch_size": 4, "init_preset": "no-such-preset"}))
+    with pytest.raises(ValueError, match="is a hybrid"):
+        _check_init("bad", SRPreset(**{**bad.__dict__, "patch_size": 4, "init_preset": "tiny-hybrid"}))
+    _check_init("chained", SRPreset(**{**bad.__dict__, "patch_size": 4, "init_preset": "tiny-tuned"}))
+
+
+def test_a_hybrid_trains_its_regressor_then_diffuses_around_it(tmp_path):
+    """tiny-hybrid: tiny -> tiny-tuned (init), a regression copy (mean_training), then the diffusion stage
+    with that regressor frozen inside it and the residual scale re-estimated for x - R(y)."""
+    result = train_superres(tmp_path / "hybrid", "tiny-hybrid", progress=False)
+    p = SR_PRESETS["tiny-hybrid"]
+    mean_dir, init_dir = tmp_path / "hybrid" / "mean_training", tmp_path / "hybrid" / "init_training"
+    record = json.loads((tmp_path / "hybrid" / "training.json").read_text())
+    mean_record = json.loads((mean_dir / "training.json").read_text())
+    assert result.steps == p.max_steps and mean_record["steps"] == p.mean_steps
+    assert (record["objective"], mean_record["objective"]) == ("diffusion", "regression")
+    assert record["mean_steps"] == p.mean_steps and record["init_preset"] == "tiny-tuned"
+    assert (init_dir / "init_training" / "training.json").is_file()  # tiny-tuned's own first stage
+    hybrid = SuperResolver.from_pretrained(tmp_path / "hybrid")
+    regressor = SuperResolver.from_pretrained(mean_dir).model
+    init = SuperResolver.from_pretrained(init_dir).model
+    # the regressor started from the init weights and moved; inside the hybrid it is frozen, unchanged
+    moved = [k for k, v in regressor.state_dict().items() if not torch.equal(v, init.state_dict()[k])]
+    assert moved
+    inner = hybrid.model.mean_net.state_dict()
+    assert all(torch.equal(inner[k], v) for k, v in regressor.state_dict().items())
+    assert regressor.config.residual_scale == init.config.residual_scale
+    assert hybrid.model.config.residual_scale != init.config.residual_scale
+    # the condition image and the base are R(y), not up(y)
+    low = torch.rand(2, 3, 4, 4) * 2 - 1
+    cond, base = hybrid.model.eval().condition(low, (16, 16), aug_level=0.0)
+    up = hybrid.model.conditioner.upsample(low, (16, 16))
+    assert torch.equal(cond.image, base) and not torch.allclose(base, up)
+    again = train_superres(tmp_path / "hybrid", "tiny-hybrid", progress=False)
+    assert again.resumed_from == again.steps  # every stage reused
+
+
+def test_the_regression_objective_fits_the_mean(tmp_path):
+    """SRRegressionLoss is the MSE of the net at (x_t = 0, t = T) against the residual over up(y_aug)."""
+    from generators.superres.model import REGRESSION_TIMESTEP, SRNet
+    from generators.superres.train import SRRegressionLoss
+    torch.manual_seed(0)
+    net = SRNet(residual_scale=0.1, patch_size=2, block_channels=(8, 16), blocks_per_level=1, max_aug_level=0.0)
+    seen = []
+    forward = net.forward
+    net.forward = lambda x, t, cond: seen.append((x.abs().max().item(), t.tolist())) or forward(x, t, cond)
+    high = torch.rand(2, 3, 16, 16) * 2 - 1
+    low = torch.nn.functional.avg_pool2d(high, 4)
+    loss = SRRegressionLoss()(net, high, low, generator=torch.Generator().manual_seed(0))
+    target = (high - net.conditioner.upsample(low, (16, 16))) / 0.1
+    assert seen == [(0.0, [REGRESSION_TIMESTEP] * 2)]
+    # conv_out starts at zero, so the first prediction is 0 and the loss is the target's mean square
+    assert loss.item() == pytest.approx(float((target ** 2).mean()), rel=1e-5)
