@@ -7,8 +7,8 @@
 - ``memory``: peak resident memory of a fresh process that upscales a 1024x1024 input x4 (to 4096x4096,
   81 tiles) with two sampler steps (the peak does not grow with steps: the sampler keeps a fixed number
   of full-size tensors); the issue's goal is under 4 GB;
-- ``quality``: ``evaluate_superres`` on the held-out photos (bicubic degradation, 4 samples per photo) by
-  step count: PSNR / SSIM of one sample and of the mean, beside bicubic.
+- ``quality``: ``evaluate_superres`` on the held-out photos (bicubic degradation, 4 samples per photo, in
+  antithetic pairs, and 4 iid beside) by step count: PSNR / SSIM of one sample and of the mean, beside bicubic.
 """
 from __future__ import annotations
 
@@ -104,11 +104,13 @@ def quality(num_samples: int = 4) -> dict:
         m = evaluate_superres(sr, num_samples=num_samples, num_inference_steps=steps, degradations=("bicubic",))
         b = m["bicubic"]
         rows.append({"steps": steps, "psnr_single": b["psnr_single"], "psnr_mean": b["psnr_mean"],
+                     "psnr_mean_iid": b.get("psnr_mean_iid"),
                      "psnr_bicubic": b["psnr_bicubic"], "ssim_single": b["ssim_single"], "ssim_mean": b["ssim_mean"],
                      "ssim_bicubic": b["ssim_bicubic"], "hf_single": b["hf_single"],
                      "seconds_per_sample": m["seconds_per_sample"]})
         print("quality", json.dumps(rows[-1]), flush=True)
     return {"photos": m["photos"], "crop": m["crop"], "degradation": "bicubic", "num_samples": num_samples,
+            "antithetic": m["antithetic"], "self_ensemble": m["self_ensemble"],
             "sampler": m["sampler"], "results": rows}
 
 

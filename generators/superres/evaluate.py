@@ -130,10 +130,11 @@ def evaluate_superres(generator_or_path: SuperResolver | str | os.PathLike, *, p
                                        **call)
                      for p in photos} for k in kinds}
     seconds = time.perf_counter() - t0
+    draws = 2 if antithetic and num_samples > 1 else 1  # the iid samples drawn beside the antithetic ones
     result: dict = {"scale": sr.scale, "photos": list(photos), "crop": crop, "num_samples": num_samples,
                     "sampler": sampler, "steps": num_inference_steps, "seed": seed, "antithetic": antithetic,
                     "self_ensemble": self_ensemble if sr.model.mean_net is not None else None,
-                    "seconds_per_sample": round(seconds / (len(kinds) * len(photos) * num_samples), 3)}
+                    "seconds_per_sample": round(seconds / (len(kinds) * len(photos) * num_samples * draws), 3)}
     for k in kinds:
         summary = {m: round(float(np.mean([v[m] for v in per_photo[k].values()])), 4)
                    for m in next(iter(per_photo[k].values()))}
