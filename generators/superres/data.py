@@ -179,7 +179,11 @@ class LabelledCrops:
         return random_crops(generator, batch_size, self.size, self.names, self.zoom)
 
 
-def residual_std(source: SRPairs, upsample, num: int = 256, seed: int = 1234) -> float:
-    """Std of (high - upsample(low)) over ``num`` seeded pairs: the residual's scale (SRDiff, Li et al. 2022)."""
-    high, low, _ = source.batch(torch.Generator().manual_seed(seed), num)
-    return float((high - upsample(low, high.shape[-2:])).std())
+def residual_std(source: SRPairs, base, num: int = 256, seed: int = 1234, chunk: int = 32) -> float:
+    """Std of (high - base(low, size, kinds)) over ``num`` seeded pairs, ``chunk`` at a time: the residual's
+    scale (SRDiff, Li et al. 2022). ``base`` is the upsampling, or a hybrid's regression estimate R(y)."""
+    high, low, kinds = source.batch(torch.Generator().manual_seed(seed), num)
+    size = tuple(high.shape[-2:])
+    with torch.no_grad():
+        estimate = torch.cat([base(low[i:i + chunk], size, kinds[i:i + chunk]) for i in range(0, num, chunk)])
+    return float((high - estimate).std())

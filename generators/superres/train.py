@@ -87,16 +87,15 @@ def _estimate_residual_scale(source: SRPairs, mean: SRNet | None = None) -> floa
     if mean is None:
         with seeded(0):
             upsample = LowResConditioner(channels=3, embedding_dim=8).upsample
-        return round(residual_std(source, upsample), 4)
+        return round(residual_std(source, lambda low, size, kinds: upsample(low, size)), 4)
     mean = mean.eval()
-    high, low, kinds = source.batch(torch.Generator().manual_seed(1234), 256)
-    told = kinds if mean.config.num_degradations else None
-    with torch.no_grad():
-        levels = torch.zeros(low.shape[0])
-        up = mean.conditioner.upsample(low, tuple(high.shape[-2:]))
-        estimate = torch.cat([mean.regression_image(up[i:i + 32], levels[i:i + 32], None if told is None else told[i:i + 32])
-                              for i in range(0, low.shape[0], 32)])
-    return round(float((high - estimate).std()), 4)
+    told = mean.config.num_degradations > 0
+
+    def estimate(low: torch.Tensor, size: tuple[int, int], kinds: torch.Tensor) -> torch.Tensor:
+        up = mean.conditioner.upsample(low, size)
+        return mean.regression_image(up, torch.zeros(low.shape[0]), kinds if told else None)
+
+    return round(residual_std(source, estimate), 4)
 
 
 def train_stage(output_dir: str | os.PathLike, p: SRPreset, names: tuple[str, ...], zoom: tuple[float, float], *,
