@@ -15,7 +15,8 @@ CASCADE_CHECKPOINT = str(CHECKPOINTS / "cascade")
 CASCADE_CLASSIFIER_CHECKPOINT = str(CHECKPOINTS / "cascade-classifier")
 Degradation = Literal["bicubic", "area"]
 CascadePreset = Literal["tiny", "small"]
-SRPresetName = Literal["tiny", "tiny-tuned", "tiny-hybrid", "small", "small-tuned", "small-hybrid", "base"]
+SRPresetName = Literal["tiny", "tiny-tuned", "tiny-hybrid", "tiny-hybrid-continue", "small", "small-tuned",
+                       "small-hybrid", "small-hybrid-continue", "base"]
 MAX_INPUTS = 256
 
 
@@ -41,8 +42,9 @@ class UpscaleParams(SRSampling):
     scale: int | None = Field(None, ge=2, le=16, description="upscaling factor; must be one the checkpoint supports")
     degradation: Degradation = Field("bicubic", description="how the input was downscaled; the output is held to it")
     num_samples: int = Field(1, ge=1, le=64, description="samples per input")
-    antithetic: bool = Field(False, description="draw an input's samples in pairs from opposite noise (eps, -eps): "
-                             "their mean estimates the posterior mean with less variance")
+    antithetic: bool = Field(False, description="draw an input's samples in pairs of mirror-image paths (opposite "
+                             "noise at the start and every step): their mean estimates the posterior mean with "
+                             "less variance")
     self_ensemble: bool = Field(True, description="hybrid checkpoints: average the regression estimate over the 8 "
                                 "flips and quarter turns of the input")
     tile_size: int = Field(512, ge=16, le=4096, description="high-res tile side (large images are tiled)")
@@ -59,7 +61,10 @@ class TrainSuperresParams(FlowParams):
 
     preset: SRPresetName = Field("tiny", description="tiny (tests), small (from scratch, CPU), small-tuned (small "
                                  "fine-tuned), small-hybrid (the shipped sr-x4: small-tuned plus a regression "
-                                 "network it diffuses around), base (GPU)")
+                                 "network it diffuses around), small-hybrid-continue (the shipped sr-x4: "
+                                 "small-hybrid trained on, from --init-checkpoint), base (GPU)")
+    init_checkpoint: str | None = Field(None, description="the published folder a *-continue preset starts from "
+                                        "(e.g. data/checkpoints/sr-x4); empty for the other presets")
     max_steps: int | None = Field(None, ge=1, le=1_000_000, description="override the preset's number of steps")
     seed: int = seed_field()
     mixed_precision: MixedPrecision = "no"
@@ -77,9 +82,11 @@ class EvaluateSuperresParams(SRSampling):
     """``evaluate superres``: PSNR / SSIM (single, mean of samples, bicubic), HF energy and consistency."""
 
     checkpoint: str = Field(SR_CHECKPOINT, description="super-resolution checkpoint folder")
+    sampler: Sampler = Field("sde-vp", description="the README's bars are measured with sde-vp, 25 steps")
+    num_inference_steps: int = Field(25, ge=1, le=1000, description="sampler steps")
     crop: int = Field(256, ge=8, le=512, description="high-res centre crop of each held-out photo")
     num_samples: int = Field(8, ge=1, le=64, description="samples per input (their mean is the posterior-mean estimate)")
-    antithetic: bool = Field(True, description="draw the samples in antithetic pairs (eps, -eps); the mean of "
+    antithetic: bool = Field(True, description="draw the samples in antithetic pairs of paths; the mean of "
                              "as many iid samples is reported beside")
     self_ensemble: bool = Field(True, description="hybrid checkpoints: average the regression estimate over the 8 "
                                 "flips and quarter turns of the input")

@@ -39,6 +39,16 @@ def resolver(checkpoint: str, device: str = "cpu") -> Any:
     return model_cache.load("superres", checkpoint, device)
 
 
+def _weights_sha256(folder: str | None) -> str | None:
+    """The sha256 of a checkpoint folder's weights (from its manifest): a continued run's start, in its fingerprint."""
+    if folder is None:
+        return None
+    from generators.core.checkpoint import read_json
+
+    manifest = read_json(Path(folder) / "manifest.json", "init_checkpoint's manifest")
+    return manifest.get("files", {}).get("model.safetensors", {}).get("sha256")
+
+
 @task(name="fingerprint-superres-training", **IO_RETRIES)
 def fingerprint_task(params: TrainSuperresParams) -> dict[str, Any]:
     """The training folder for these parameters: cache_root/superres-<preset>-<fingerprint>."""
@@ -48,7 +58,8 @@ def fingerprint_task(params: TrainSuperresParams) -> dict[str, Any]:
     config = {"preset": params.preset, "preset_config": asdict(preset),
               "init_preset_config": asdict(sr_preset(preset.init_preset)) if preset.init_preset else None,
               "max_steps": params.max_steps, "seed": params.seed, "mixed_precision": params.mixed_precision,
-              "checkpoint_every": params.checkpoint_every}
+              "checkpoint_every": params.checkpoint_every,
+              "init_checkpoint": _weights_sha256(params.init_checkpoint)}
     digest = fingerprint(json.loads(json.dumps(config)), dataset_version(preset.train_photos),
                          code_version(CODE_PATHS))
     return {"folder": str(Path(params.cache_root) / f"superres-{params.preset}-{digest[:16]}"), "fingerprint": digest}
@@ -67,7 +78,8 @@ def train_task(folder: str, digest: str, params: TrainSuperresParams, command: s
     with device_slot(training_device(params.device)):
         result = train_superres(out, params.preset, params.max_steps, params.seed, params.mixed_precision,
                                 params.checkpoint_every, params.device,
-                                command=command or "prefect flow train_superres", progress=False)
+                                command=command or "prefect flow train_superres", progress=False,
+                                init_checkpoint=params.init_checkpoint)
     mark_complete(out, digest, {"steps": result.steps, "preset": params.preset})
     if result.resumed_from:
         log(f"resumed {out} from step {result.resumed_from}")

@@ -31,6 +31,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from .quantize import dequantize_state
+
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 EMA_WEIGHTS_NAME = "ema.safetensors"
@@ -163,12 +165,13 @@ def verify_manifest(directory: str | os.PathLike, read: tuple[str, ...] = (), fu
 
 
 def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Load a safetensors file, raising CheckpointError for missing or corrupted files."""
+    """Load a safetensors file (int8-stored weights dequantized, :mod:`.quantize`), raising CheckpointError
+    for missing or corrupted files."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"weights file {path} is missing; the checkpoint folder is incomplete")
     try:
-        return load_file(str(path))
+        return dequantize_state(load_file(str(path)))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"weights file {path} is corrupted or not a safetensors file ({exc})") from exc
 

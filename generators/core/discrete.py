@@ -31,6 +31,7 @@ from diffusers import (
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 from .denoiser import DenoiseFn
+from .noise import AntitheticNoise, NoiseSource, standard_normal
 from .schedules import NoiseSchedule
 from .shapes import append_dims
 
@@ -75,10 +76,22 @@ def vp_eps(denoise: DenoiseFn, schedule: NoiseSchedule, x_vp: torch.Tensor, t: t
     return (x_ve - x0) / append_dims(sigma, x_vp.ndim)
 
 
-def _step_kwargs(scheduler: SchedulerMixin, generator: torch.Generator | None, eta: float) -> dict:
+def _antithetic_scheduler(name: str, schedule: NoiseSchedule, variance: str, eta: float) -> tuple[SchedulerMixin, float]:
+    """The scheduler and eta that take an :class:`AntitheticNoise` source: its draws go in through DDIM's
+    ``variance_noise``. DDPM with sigma_t^2 = beta~_t is DDIM with eta = 1 (Song et al. 2021, eq. 16), on any
+    subset of steps; the deterministic solvers draw nothing."""
+    if name == "ddpm":
+        if variance != "beta_tilde":
+            raise ValueError("antithetic noise runs DDPM as DDIM with eta = 1, which is sigma_t^2 = beta~_t; "
+                             "use variance='beta_tilde' or a generator")
+        return make_scheduler("ddim", schedule), 1.0
+    return make_scheduler(name, schedule, variance), eta
+
+
+def _step_kwargs(scheduler: SchedulerMixin, generator: NoiseSource, eta: float) -> dict:
     params = inspect.signature(scheduler.step).parameters
     kwargs: dict = {}
-    if "generator" in params:
+    if "generator" in params and not isinstance(generator, AntitheticNoise):
         kwargs["generator"] = generator
     if "eta" in params:
         kwargs["eta"] = eta
@@ -91,7 +104,7 @@ def sample_discrete(
     noise: torch.Tensor,
     schedule: NoiseSchedule,
     num_inference_steps: int,
-    generator: torch.Generator | None = None,
+    generator: NoiseSource = None,
     eta: float = 0.0,
     variance: str = "beta_tilde",
     start: torch.Tensor | None = None,
@@ -108,6 +121,8 @@ def sample_discrete(
         noise: standard normal tensor of the output shape (any trailing shape).
         schedule: the model's training schedule.
         num_inference_steps: steps in 1..T.
+        generator: the stochastic samplers' draws: a torch generator, or :class:`AntitheticNoise` for
+            antithetic pairs of paths (ddpm then runs as DDIM with eta = 1, the same sampler).
         eta: DDIM stochasticity (0 deterministic, 1 DDPM-like).
         variance: DDPM's sigma_t^2, "beta_tilde" or "beta".
         start: a clean sample x_0 to edit (SDEdit, inpainting), noised here to ``strength``; or,
@@ -120,7 +135,11 @@ def sample_discrete(
     Returns:
         The sample, in the scheduler's data coordinates (x_0 space).
     """
-    scheduler = make_scheduler(name, schedule, variance)
+    antithetic = isinstance(generator, AntitheticNoise)
+    if antithetic:
+        scheduler, eta = _antithetic_scheduler(name, schedule, variance, eta)
+    else:
+        scheduler = make_scheduler(name, schedule, variance)
     scheduler.set_timesteps(num_inference_steps, device=noise.device)
     timesteps = scheduler.timesteps
     if start is not None and start_sigma is not None:
@@ -146,6 +165,8 @@ def sample_discrete(
     for i, t in enumerate(timesteps):
         x_in = scheduler.scale_model_input(x, t)
         eps = vp_eps(denoise, schedule, x_in, t.float())
+        if antithetic and eta > 0:
+            kwargs["variance_noise"] = standard_normal(x.shape, generator, x.dtype, x.device)
         x = scheduler.step(eps, t, x, **kwargs).prev_sample
         first_order_done = getattr(scheduler, "state_in_first_order", True)
         if post_step is not None and first_order_done:

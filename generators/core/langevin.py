@@ -14,6 +14,7 @@ from typing import Callable
 import torch
 
 from .denoiser import DenoiseFn
+from .noise import NoiseSource, standard_normal
 from .shapes import append_dims
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
@@ -25,13 +26,13 @@ def langevin_dynamics(
     x: torch.Tensor,
     step_size: float,
     num_steps: int,
-    generator: torch.Generator | None = None,
+    generator: NoiseSource = None,
 ) -> torch.Tensor:
     """Unadjusted Langevin dynamics from ``x`` with step ``eps = step_size`` for ``num_steps`` steps."""
     if step_size <= 0:
         raise ValueError(f"step_size must be positive, got {step_size}")
     for _ in range(num_steps):
-        z = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+        z = standard_normal(x.shape, generator, x.dtype, x.device)
         x = x + 0.5 * step_size * score(x) + math.sqrt(step_size) * z
     return x
 
@@ -43,7 +44,7 @@ def sample_annealed_langevin(
     steps_per_level: int = 10,
     step_lr: float = 2e-5,
     denoise_final: bool = True,
-    generator: torch.Generator | None = None,
+    generator: NoiseSource = None,
     callback: StepCallback | None = None,
 ) -> torch.Tensor:
     """Annealed Langevin dynamics (Song & Ermon 2019, Algorithm 1).

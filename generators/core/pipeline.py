@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from .checkpoint import (CheckpointError, atomic_write_bytes, atomic_write_json, load_model, published_folder,
                          read_json, staged_publish, verify_manifest, write_manifest, write_model_files)
 from .denoiser import DenoiseFn, PREDICTION_TYPES
+from .quantize import quantize_state
 from .sampling import SamplerOptions, StepCallback, check_sampler, sample
 from .schedules import BETA_SCHEDULES, NoiseSchedule
 from .validation import check_guidance_interval, check_guidance_scale, check_seed
@@ -142,7 +143,8 @@ class DiffusionGenerator:
     # False: model.safetensors holds the EMA weights and no ema.safetensors is written (smaller folders)
     store_training_weights: ClassVar[bool] = True
     # e.g. torch.float16: floating-point weights are stored in this dtype (half the folder) and loaded
-    # back into the network's own dtype; None keeps them as they are
+    # back into the network's own dtype; torch.int8: weight-only int8 with per-channel scales, the rest
+    # float16 (a quarter of float32, :mod:`generators.core.quantize`); None keeps them as they are
     storage_dtype: ClassVar[torch.dtype | None] = None
 
     def __init__(self, model: nn.Module, diffusion: DiffusionConfig, device: str | torch.device = "cpu",
@@ -216,9 +218,11 @@ class DiffusionGenerator:
 
 
 def _cast(state: dict[str, torch.Tensor], dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
-    """Floating-point tensors of ``state`` in ``dtype`` (None: unchanged)."""
+    """Floating-point tensors of ``state`` in ``dtype`` (None: unchanged; int8: :func:`quantize_state`)."""
     if dtype is None:
         return state
+    if dtype == torch.int8:
+        return quantize_state(state)
     return {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
 
 

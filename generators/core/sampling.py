@@ -25,6 +25,7 @@ import torch
 
 from .denoiser import DenoiseFn
 from .discrete import DISCRETE_SAMPLERS, sample_discrete
+from .noise import NoiseSource
 from .langevin import sample_annealed_langevin
 from .schedules import NoiseSchedule, geometric_sigmas
 from .validation import MAX_CONTINUOUS_STEPS
@@ -90,7 +91,7 @@ def sample(
     noise: torch.Tensor,
     schedule: NoiseSchedule,
     num_inference_steps: int,
-    generator: torch.Generator | None = None,
+    generator: NoiseSource = None,
     options: SamplerOptions = SamplerOptions(),
     callback: StepCallback | None = None,
 ) -> torch.Tensor:
@@ -102,7 +103,8 @@ def sample(
         noise: N(0, I) tensor with the output's shape (B, ...).
         schedule: the model's discrete training schedule; fixes the VP/VE SDE ranges.
         num_inference_steps: number of solver steps (see the NFE column above).
-        generator: torch RNG for the stochastic samplers.
+        generator: the stochastic samplers' draws: a torch generator, or
+            :class:`~generators.core.noise.AntitheticNoise` for antithetic pairs of whole paths.
         options: per-sampler knobs.
         callback: (i, n, x) after each step.
     """

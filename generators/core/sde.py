@@ -22,6 +22,7 @@ import torch
 
 from .denoiser import DenoiseFn
 from .schedules import NoiseSchedule
+from .noise import NoiseSource, standard_normal
 from .shapes import append_dims, batch_norm2
 
 StepCallback = Callable[[int, int, torch.Tensor], None]
@@ -121,12 +122,12 @@ def _time_grid(sde: SDE, n: int, like: torch.Tensor) -> torch.Tensor:
 
 
 def _euler_maruyama_step(
-    denoise: DenoiseFn, sde: SDE, x: torch.Tensor, t: torch.Tensor, dt: float, generator: torch.Generator | None
+    denoise: DenoiseFn, sde: SDE, x: torch.Tensor, t: torch.Tensor, dt: float, generator: NoiseSource
 ) -> torch.Tensor:
     """x_{t - dt} = x - [f - g^2 score] dt + g sqrt(dt) z: one reverse-SDE step (Song et al. 2021, eq. 6)."""
     g = append_dims(sde.diffusion(t).to(x.dtype), x.ndim)
     drift = sde.drift(x, t) - g**2 * sde_score(denoise, sde, x, t)
-    z = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+    z = standard_normal(x.shape, generator, x.dtype, x.device)
     return x - drift * dt + g * math.sqrt(dt) * z
 
 
@@ -135,7 +136,7 @@ def sample_reverse_sde(
     noise: torch.Tensor,
     sde: SDE,
     num_steps: int,
-    generator: torch.Generator | None = None,
+    generator: NoiseSource = None,
     callback: StepCallback | None = None,
 ) -> torch.Tensor:
     """Euler-Maruyama on the reverse SDE (Song et al. 2021, eq. 6), then Tweedie denoising."""
@@ -156,7 +157,7 @@ def langevin_corrector(
     snr: float,
     n_steps: int,
     dt: float,
-    generator: torch.Generator | None = None,
+    generator: NoiseSource = None,
 ) -> torch.Tensor:
     """Langevin corrector of Song et al. 2021, Algorithm 4/5: eps_i = 2 alpha_i (r ||z|| / ||score||)^2.
 
@@ -166,7 +167,7 @@ def langevin_corrector(
     alpha = sde.corrector_alpha(t, dt).to(x.dtype)
     for _ in range(n_steps):
         score = sde_score(denoise, sde, x, t)
-        z = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+        z = standard_normal(x.shape, generator, x.dtype, x.device)
         step = 2 * alpha * (snr * batch_norm2(z).mean() / batch_norm2(score).mean().clamp_min(1e-12)) ** 2
         step = append_dims(step, x.ndim)
         x = x + step * score + (2 * step).sqrt() * z
@@ -180,7 +181,7 @@ def sample_predictor_corrector(
     num_steps: int,
     snr: float = 0.16,
     corrector_steps: int = 1,
-    generator: torch.Generator | None = None,
+    generator: NoiseSource = None,
     callback: StepCallback | None = None,
 ) -> torch.Tensor:
     """Predictor-corrector sampling (Song et al. 2021, Algorithm 1): reverse-SDE Euler-Maruyama

@@ -26,6 +26,7 @@ from conditioning.image import ImageCondition
 from evaluation.superres import DEGRADATIONS, check_degradation
 from generators.core.denoiser import DenoiseFn, VPDenoiser
 from generators.core.guidance import classifier_free_guidance
+from generators.core.noise import AntitheticNoise, antithetic as antithetic_pairs
 from generators.core.pipeline import DiffusionConfig, DiffusionGenerator
 from generators.core.sampling import SamplerOptions
 from generators.core.validation import check_batch, check_finite, check_int
@@ -61,19 +62,17 @@ def undo_dihedral(x: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
     return torch.rot90(x.flip(-1) if flip else x, -k, (-2, -1))
 
 
-def antithetic_noise(noise: torch.Tensor) -> torch.Tensor:
-    """``noise`` (B, ...) with item i + ceil(B / 2) replaced by minus item i: antithetic pairs (an odd B
-    leaves its middle item unpaired). Every item is still N(0, I)."""
-    half = (noise.shape[0] + 1) // 2
-    return torch.cat([noise[:half], -noise[:noise.shape[0] - half]])
-
-
 class SuperResolver(DiffusionGenerator):
     """A trained super-resolution stage: ``sr(image=..., scale=4)`` and :meth:`upscale_tensor`."""
 
     model_class = SRNet
     store_training_weights = False  # model.safetensors holds the EMA weights (one copy: smaller folders)
-    storage_dtype = torch.float16  # the shipped folder stays a few MB; weights load back as float32
+
+    @property
+    def storage_dtype(self) -> torch.dtype:  # type: ignore[override]
+        """How the folder stores the weights (they load back as float32): float16, or for a hybrid (two
+        networks) weight-only int8 with per-channel scales, so the shipped sr-x4 stays a few MB."""
+        return torch.int8 if self.model.config.mean_config else torch.float16
 
     def __init__(self, model: SRNet, diffusion: DiffusionConfig, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32) -> None:
@@ -210,7 +209,8 @@ class SuperResolver(DiffusionGenerator):
                        progress: bool = False, antithetic: bool = False, self_ensemble: bool = True) -> torch.Tensor:
         """(B, 3, h, w) in [-1, 1] -> (B, 3, h * scale, w * scale) in [-1, 1]; the keywords as in ``__call__``.
 
-        ``antithetic``: batch item i + ceil(B / 2) starts from minus item i's noise (pairs within the batch).
+        ``antithetic``: batch item i + ceil(B / 2) mirrors item i: minus its initial noise and, for the
+        stochastic samplers, minus its noise at every step (pairs within the batch).
         """
         self.check_call(num_inference_steps, sampler, guidance_scale, seed, guidance_interval)
         self.check_options(guidance_scale, degradation or "bicubic", aug_level, tile_size, tile_overlap)
@@ -225,10 +225,11 @@ class SuperResolver(DiffusionGenerator):
         low_res = low_res.float().to(self.device)
         generator, noise = self.noise((b, c, h * self.scale, w * self.scale), seed)
         if antithetic:
-            noise = antithetic_noise(noise)
+            noise = antithetic_pairs(noise)
         denoise, to_image = self.consistent_denoiser(low_res, degradation, guidance_scale, guidance_interval,
                                                      aug_level, tile_size, tile_overlap, generator, self_ensemble)
-        r = self.run_sampler(denoise, noise, generator, num_inference_steps, sampler, options, callback, progress)
+        source = AntitheticNoise(generator) if antithetic else generator  # antithetic paths, not only starts
+        r = self.run_sampler(denoise, noise, source, num_inference_steps, sampler, options, callback, progress)
         return to_image(r)
 
     @torch.no_grad()
@@ -251,8 +252,9 @@ class SuperResolver(DiffusionGenerator):
             guidance_interval: (sigma_lo, sigma_hi) where guidance applies; None for every level.
             seed: fixes the result; input i uses ``seed + i``.
             num_samples: samples per input (their mean estimates the posterior mean).
-            antithetic: draw the samples of an input in pairs from opposite initial noise (eps, -eps).
-                Each sample is still an exact draw from the model, but a pair's deviations from the
+            antithetic: draw the samples of an input in pairs of mirror-image paths: opposite initial
+                noise (eps, -eps) and, for the stochastic samplers (ddpm, sde-vp, ...), opposite noise at
+                every step (``generators.core.noise.AntitheticNoise``). Each sample is still an exact draw from the model, but a pair's deviations from the
                 posterior mean are strongly negatively correlated and largely cancel, so the mean of
                 the samples estimates the posterior mean with far less variance (antithetic variates,
                 Hammersley & Morton 1956; for diffusion models, Jia et al. 2025, arXiv 2506.06185).

@@ -41,6 +41,7 @@ class SRPreset:
     init_preset: str | None = None     # fine-tune: train (or reuse) this preset first, start from its weights
     mean_steps: int = 0                # hybrid: first train a regression copy this long (R(y), frozen), then
     mean_learning_rate: float = 3e-4   # diffuse the residual over it; both start from the init_preset's weights
+    continues: bool = False            # start from a published checkpoint (train_superres's init_checkpoint)
 
     @property
     def train_photos(self) -> tuple[str, ...]:
@@ -126,6 +127,12 @@ SR_PRESETS["tiny-hybrid"] = replace(SR_PRESETS["tiny-tuned"], mean_steps=3, init
 # the shipped data/checkpoints/sr-x4: "small-tuned" made hybrid
 SR_PRESETS["small-hybrid"] = replace(SR_PRESETS["small-tuned"], max_steps=8000, mean_steps=9000,
                                      init_preset="small-tuned")
+# Continuing a published checkpoint (``init_checkpoint``): a hybrid's regressor trains on as the regression
+# stage and its diffusion network as the diffusion stage, over the new regressor, at a lower rate.
+SR_PRESETS["small-hybrid-continue"] = replace(SR_PRESETS["small-hybrid"], init_preset=None, continues=True,
+                                              mean_steps=3000, mean_learning_rate=1e-4, max_steps=2000,
+                                              learning_rate=1e-4, warmup_steps=50)
+SR_PRESETS["tiny-hybrid-continue"] = replace(SR_PRESETS["tiny-hybrid"], init_preset=None, continues=True)
 
 _STAGE = dict(grey_prob=0.0, max_aug_level=0.3, sample_aug_level=0.1, cond_drop_prob=0.1)
 CASCADE_PRESETS: dict[str, CascadePreset] = {
@@ -148,6 +155,8 @@ CASCADE_PRESETS: dict[str, CascadePreset] = {
 def _check_init(name: str, p: SRPreset) -> None:
     if p.init_preset is None:
         return
+    if p.continues:
+        raise ValueError(f"preset {name!r}: a preset continues a checkpoint or starts from an init_preset, not both")
     first = SR_PRESETS.get(p.init_preset)
     if first is None or first is p:
         raise ValueError(f"preset {name!r}: init_preset must name another preset, got {p.init_preset!r}")

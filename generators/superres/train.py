@@ -26,7 +26,7 @@ from .cascade import write_layout
 from .data import HELD_OUT, SOURCES, LabelledCrops, SRPairs, residual_std
 from .generator import SuperResolver
 from .model import REGRESSION_TIMESTEP, SRNet
-from .presets import BasePreset, SRPreset, cascade_preset, sr_preset
+from .presets import SR_PRESETS, BasePreset, SRPreset, cascade_preset, sr_preset
 
 INIT_STAGE = "init_training"  # a fine-tuning preset's first stage, inside its output folder
 MEAN_STAGE = "mean_training"  # a hybrid preset's regression network, inside its output folder
@@ -128,11 +128,11 @@ def train_stage(output_dir: str | os.PathLike, p: SRPreset, names: tuple[str, ..
                       block_channels=p.block_channels, blocks_per_level=p.blocks_per_level,
                       max_aug_level=p.max_aug_level, sample_aug_level=p.sample_aug_level,
                       num_degradations=p.num_degradations, mean_config=mean_config)
-    if mean is not None:
-        model.mean_net.load_state_dict(mean.state_dict())
-    if init is not None:
+    if init is not None:  # a hybrid init brings its own regressor too: the new one below replaces it
         added = [k for k in load_init_weights(model, init) if not k.startswith("mean_net.")]
         record = {**(record or {}), "init_new_modules": sorted({k.rsplit(".", 1)[0] for k in added})}
+    if mean is not None:
+        model.mean_net.load_state_dict(mean.state_dict())
     record = {**(record or {}), "objective": objective}
     diffusion = DiffusionConfig(beta_schedule=p.beta_schedule, prediction_type=p.prediction_type,
                                 cond_drop_prob=p.cond_drop_prob)
@@ -156,16 +156,32 @@ def train_stage(output_dir: str | os.PathLike, p: SRPreset, names: tuple[str, ..
 
 def train_superres(output_dir: str | os.PathLike, preset: str = "small", max_steps: int | None = None, seed: int = 0,
                    mixed_precision: str = "no", checkpoint_every: int | None = None, device: str | None = None,
-                   command: str = "", progress: bool = True) -> TrainResult:
+                   command: str = "", progress: bool = True,
+                   init_checkpoint: str | os.PathLike | None = None) -> TrainResult:
     """Train the x4 super-resolution model on every non-held-out photo and texture (``sr-x4``).
 
     Re-running with the same ``output_dir`` resumes from ``output_dir/training_state``; ``seed`` fixes
     the initial weights, the batches and the noise. Both degradations (bicubic, area) are trained on.
+    ``init_checkpoint``: the published folder a ``continues`` preset starts from. A hybrid's regressor
+    trains on as the regression stage and its diffusion network as the diffusion stage; a plain network
+    starts both. training.json records the folder, its weights' sha256 and its own training command.
     """
     p = sr_preset(preset)
     output_dir = Path(output_dir)
     command = command or f"mmdiff train superres --preset {preset} --out {output_dir}"
     init, record = None, {"preset": preset}
+    mean_init = None
+    if p.continues and init_checkpoint is None:
+        raise ValueError(f"preset {preset!r} continues a published checkpoint: pass init_checkpoint "
+                         "(--init-checkpoint), e.g. data/checkpoints/sr-x4")
+    if init_checkpoint is not None:
+        if not p.continues:
+            names = [n for n, q in SR_PRESETS.items() if q.continues]
+            raise ValueError(f"init_checkpoint is for the presets that continue a checkpoint ({', '.join(names)}); "
+                             f"preset {preset!r} trains its own start")
+        init = SuperResolver.from_pretrained(init_checkpoint, device="cpu").model
+        mean_init = init.mean_net if init.mean_net is not None else init
+        record.update(init_checkpoint_record(Path(init_checkpoint)))
     if p.init_preset is not None:  # a fine-tune: its first stage in output_dir/init_training, reused when done
         init_dir = output_dir / INIT_STAGE
         first = sr_preset(p.init_preset)
@@ -183,8 +199,9 @@ def train_superres(output_dir: str | os.PathLike, preset: str = "small", max_ste
         if not run_finished(mean_dir, p.mean_steps):
             mean_p = replace(p, max_steps=p.mean_steps, learning_rate=p.mean_learning_rate, mean_steps=0)
             train_stage(mean_dir, mean_p, p.train_photos, p.zoom, seed=seed, mixed_precision=mixed_precision,
-                        checkpoint_every=checkpoint_every, device=device, progress=progress, init=init,
-                        objective="regression", record={"preset": preset},
+                        checkpoint_every=checkpoint_every, device=device, progress=progress,
+                        init=mean_init if mean_init is not None else init, objective="regression",
+                        record={"preset": preset},
                         command=f"regression stage of train_superres({str(output_dir)!r}, preset={preset!r})")
         mean = SuperResolver.from_pretrained(mean_dir, device="cpu").model
         mean_record = read_json(mean_dir / "training.json", "regression-stage record")
@@ -193,6 +210,16 @@ def train_superres(output_dir: str | os.PathLike, preset: str = "small", max_ste
     return train_stage(output_dir, p, p.train_photos, p.zoom, max_steps=max_steps, seed=seed,
                        mixed_precision=mixed_precision, checkpoint_every=checkpoint_every, device=device,
                        command=command, progress=progress, record=record, init=init, mean=mean)
+
+
+def init_checkpoint_record(folder: Path) -> dict[str, Any]:
+    """What training.json keeps of a continued checkpoint: its folder, weights sha256 and training command."""
+    manifest = read_json(folder / "manifest.json", "checkpoint manifest")
+    previous = folder / "training.json"
+    return {"init_checkpoint": str(folder),
+            "init_checkpoint_sha256": manifest.get("files", {}).get("model.safetensors", {}).get("sha256"),
+            "init_checkpoint_command": read_json(previous, "its training record").get("command")
+            if previous.is_file() else None}
 
 
 def train_base(output_dir: str | os.PathLike, p: BasePreset, names: tuple[str, ...], zoom: tuple[float, float], *,

@@ -174,20 +174,19 @@ def test_missing_checkpoint_is_a_checkpoint_error(tmp_path):
 
 
 def test_antithetic_samples_come_in_opposite_noise_pairs(tiny_sr, photo_crop):
-    from generators.superres.generator import antithetic_noise
+    from generators.core.noise import AntitheticNoise
     arr = photo_crop[1]["bicubic"]
-    n = torch.randn(5, 2, generator=torch.Generator().manual_seed(0))
-    a = antithetic_noise(n)
-    assert torch.equal(a[:3], n[:3]) and torch.equal(a[3:], -n[:2])  # odd: the middle item is unpaired
-    seen = []
+    seen, sources = [], []
     sample = tiny_sr.run_sampler
-    tiny_sr.run_sampler = lambda denoise, noise, *a, **k: seen.append(noise.clone()) or sample(denoise, noise, *a, **k)
+    tiny_sr.run_sampler = lambda denoise, noise, source, *a, **k: (seen.append(noise.clone()), sources.append(source)) \
+        and sample(denoise, noise, source, *a, **k)
     try:
         plain = tiny_sr(image=arr, num_samples=4, num_inference_steps=2, seed=3)
         paired = tiny_sr(image=arr, num_samples=4, num_inference_steps=2, seed=3, antithetic=True)
     finally:
         del tiny_sr.run_sampler
     assert torch.equal(seen[1][:2], seen[0][:2]) and torch.equal(seen[1][2:], -seen[0][:2])
+    assert isinstance(sources[1], AntitheticNoise) and not isinstance(sources[0], AntitheticNoise)  # whole paths
     assert np.array_equal(paired.images[0], plain.images[0]) and np.array_equal(paired.images[1], plain.images[1])
     assert not np.array_equal(paired.images[2], plain.images[2])
 

@@ -120,6 +120,11 @@ def test_a_fine_tune_must_keep_its_init_network():
     _check_init("chained", SRPreset(**{**bad.__dict__, "patch_size": 4, "init_preset": "tiny-tuned"}))
 
 
+def _stored_alike(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal up to storage: a hybrid folder keeps its weights in int8 (half a step of max|w| / 127)."""
+    return torch.allclose(a.float(), b.float(), atol=float(b.float().abs().max()) / 254 + 1e-3 * float(b.float().abs().max()) + 1e-8)
+
+
 def test_a_hybrid_trains_its_regressor_then_diffuses_around_it(tmp_path):
     """tiny-hybrid: tiny -> tiny-tuned (init), a regression copy (mean_training), then the diffusion stage
     with that regressor frozen inside it and the residual scale re-estimated for x - R(y)."""
@@ -139,7 +144,7 @@ def test_a_hybrid_trains_its_regressor_then_diffuses_around_it(tmp_path):
     moved = [k for k, v in regressor.state_dict().items() if not torch.equal(v, init.state_dict()[k])]
     assert moved
     inner = hybrid.model.mean_net.state_dict()
-    assert all(torch.equal(inner[k], v) for k, v in regressor.state_dict().items())
+    assert all(_stored_alike(inner[k], v) for k, v in regressor.state_dict().items())
     assert regressor.config.residual_scale == init.config.residual_scale
     assert hybrid.model.config.residual_scale != init.config.residual_scale
     # the condition image and the base are R(y), not up(y)
@@ -149,6 +154,34 @@ def test_a_hybrid_trains_its_regressor_then_diffuses_around_it(tmp_path):
     assert torch.equal(cond.image, base) and not torch.allclose(base, up)
     again = train_superres(tmp_path / "hybrid", "tiny-hybrid", progress=False)
     assert again.resumed_from == again.steps  # every stage reused
+
+
+def test_a_continued_hybrid_trains_on_both_of_its_networks(tmp_path):
+    """tiny-hybrid-continue from a published hybrid: its regressor trains on as the regression stage, its
+    diffusion network as the diffusion stage over the new regressor; training.json names where it started."""
+    train_superres(tmp_path / "first", "tiny-hybrid", progress=False)
+    first = SuperResolver.from_pretrained(tmp_path / "first").model
+    with pytest.raises(ValueError, match="init_checkpoint"):
+        train_superres(tmp_path / "next", "tiny-hybrid-continue", progress=False)
+    with pytest.raises(ValueError, match="tiny-hybrid-continue"):
+        train_superres(tmp_path / "next", "tiny-hybrid", progress=False, init_checkpoint=tmp_path / "first")
+    train_superres(tmp_path / "next", "tiny-hybrid-continue", progress=False, init_checkpoint=tmp_path / "first")
+    record = json.loads((tmp_path / "next" / "training.json").read_text())
+    manifest = json.loads((tmp_path / "first" / "manifest.json").read_text())
+    assert record["init_checkpoint"] == str(tmp_path / "first")
+    assert record["init_checkpoint_sha256"] == manifest["files"]["model.safetensors"]["sha256"]
+    assert record["init_checkpoint_command"] == json.loads((tmp_path / "first" / "training.json").read_text())["command"]
+    regressor = SuperResolver.from_pretrained(tmp_path / "next" / "mean_training").model
+    assert regressor.config.residual_scale == first.mean_net.config.residual_scale
+    # the regression stage began at the old regressor (resuming at step 0 would give its weights back)
+    mean_state = json.loads((tmp_path / "next" / "mean_training" / "training.json").read_text())
+    assert mean_state["init_new_modules"] == []
+    nxt = SuperResolver.from_pretrained(tmp_path / "next").model
+    inner = nxt.mean_net.state_dict()
+    assert all(_stored_alike(inner[k], v) for k, v in regressor.state_dict().items())  # the new regressor, frozen
+    assert any(not torch.equal(inner[k], v) for k, v in first.mean_net.state_dict().items())
+    own = {k: v for k, v in nxt.state_dict().items() if not k.startswith("mean_net.")}
+    assert any(not torch.equal(v, first.state_dict()[k]) for k, v in own.items())  # the diffusion net trained on
 
 
 def test_the_regression_objective_fits_the_mean(tmp_path):
