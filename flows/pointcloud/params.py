@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 POINTCLOUD_CHECKPOINT = str(ROOT / "data" / "checkpoints" / "pointcloud-shapes")
 MAX_SHAPES = 256
 RefineMethod = Literal["closing", "poisson"]
-PointCloudPresetName = Literal["tiny", "small", "small-fixed-h", "small-fixed-h-long", "small-fixed-h-wide", "base"]
+PointCloudPresetName = Literal["tiny", "small", "small-fixed-h", "small-fixed-h-long", "small-fixed-h-wide",
+                              "small-local", "base"]
 # The object each room type of the brief gets (the issue's room-objects step).
 ROOM_OBJECTS: dict[str, str] = {
     "living_room": "sofa", "bedroom": "bed", "bathroom": "bathtub", "kitchen": "table", "dining_room": "table",
@@ -35,7 +36,8 @@ class TrainPointCloudParams(FlowParams):
     preset: PointCloudPresetName = Field(
         "tiny", description="model size: tiny (tests), small (the CPU budget), small-fixed-h (small with the latent "
         "points' spread fixed), small-fixed-h-long (its priors trained twice as long), small-fixed-h-wide (its point "
-        "prior twice as wide: the shipped checkpoint), base (GPU)")
+        "prior twice as wide: the shipped checkpoint), small-local (small-fixed-h-wide with 16-nearest-neighbour "
+        "context in the VAE and the point prior), base (GPU)")
     max_steps: int | None = Field(None, ge=1, le=1_000_000, description="override every stage's number of steps")
     seed: int = seed_field()
     mixed_precision: MixedPrecision = "no"

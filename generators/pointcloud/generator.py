@@ -145,7 +145,8 @@ class PointCloudGenerator(DiffusionGenerator):
         Args:
             label: category name(s) or index(es); prompt: text(s). Given both, they pair up one to one.
             num_shapes: how many shapes when neither label nor prompt is given.
-            num_points: points per cloud; the networks act per point, so any count works.
+            num_points: points per cloud; the networks act per point (with a kNN graph when ``local_k > 0``),
+                so any count works.
             num_inference_steps, sampler, options: as for every family (``generators.core.sampling``).
             guidance_scale: classifier-free guidance w on the global prior (0 unconditional, 1 no guidance).
             guidance_interval: (sigma_lo, sigma_hi) where guidance applies; None for every level.

@@ -38,9 +38,9 @@ def build_model(preset: PointCloudPreset, categories: tuple[str, ...] | None = N
     return LionModel(
         beta_schedule=diffusion.beta_schedule, num_train_timesteps=diffusion.num_train_timesteps,
         vae_config={"latent_dim": p.latent_dim, "point_feature_dim": p.point_feature_dim, "hidden": p.vae_hidden, "depth": p.vae_depth,
-                    "h_std": p.h_std},
+                    "h_std": p.h_std, "local_k": p.local_k},
         global_prior_config={"hidden": p.global_hidden, "depth": p.global_depth, "text": p.text},
-        point_prior_config={"hidden": p.point_hidden, "depth": p.point_depth},
+        point_prior_config={"hidden": p.point_hidden, "depth": p.point_depth, "local_k": p.local_k},
         categories=tuple(categories or p.categories), num_points=p.num_points,
     )
 

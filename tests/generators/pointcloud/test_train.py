@@ -1,10 +1,14 @@
 """Training the three stages of the tiny preset: the folder, the record, and an exact resume after a crash."""
 import json
+import typing
+from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
 import generators.pointcloud.train as train_module
+from flows.pointcloud.params import PointCloudPresetName
 from generators.core.checkpoint import load_tensors
 from generators.pointcloud import PointCloudGenerator, train_pointcloud
 from generators.pointcloud.presets import PRESETS, get_preset
@@ -57,3 +61,24 @@ def test_presets_and_bad_arguments(tmp_path):
     assert len(small.categories) == 11 and small.text
     with pytest.raises(ValueError, match="preset must be one of"):
         train_pointcloud(tmp_path, "huge")
+
+
+def test_local_context_preset_trains_and_generates(tmp_path, monkeypatch):
+    """The tiny preset with local_k (kNN context in the VAE and the point prior), two steps per stage."""
+    monkeypatch.setitem(PRESETS, "tiny-local", replace(PRESETS["tiny"], local_k=4, text=False))
+    out = tmp_path / "local"
+    train_pointcloud(out, "tiny-local", max_steps=2, progress=False)
+    record = json.loads((out / "training.json").read_text())
+    assert record["preset_config"]["local_k"] == 4
+    gen = PointCloudGenerator.from_pretrained(out)
+    assert gen.model.vae.config.local_k == 4 and gen.model.point_prior.config.local_k == 4
+    assert gen.model.vae.decoder.blocks[0].local is not None
+    cloud = gen(label="mug", num_points=100, num_inference_steps=2, seed=0).points[0]
+    assert cloud.shape == (100, 3) and np.isfinite(cloud).all()
+
+
+def test_small_local_preset_and_the_flow_parameter():
+    local, wide = get_preset("small-local"), get_preset("small-fixed-h-wide")
+    assert local.local_k == 16 and replace(local, local_k=0) == wide
+    assert all(p.local_k == 0 for name, p in PRESETS.items() if name != "small-local")
+    assert set(typing.get_args(PointCloudPresetName)) == set(PRESETS)  # every preset can be asked for
