@@ -16,7 +16,7 @@ CASCADE_CLASSIFIER_CHECKPOINT = str(CHECKPOINTS / "cascade-classifier")
 Degradation = Literal["bicubic", "area"]
 CascadePreset = Literal["tiny", "small"]
 SRPresetName = Literal["tiny", "tiny-tuned", "tiny-hybrid", "tiny-hybrid-continue", "small", "small-tuned",
-                       "small-hybrid", "small-hybrid-continue", "base"]
+                       "small-hybrid", "small-hybrid-continue", "small-hybrid-refit", "base"]
 MAX_INPUTS = 256
 
 
@@ -62,8 +62,9 @@ class TrainSuperresParams(FlowParams):
     preset: SRPresetName = Field("tiny", description="tiny (tests), small (from scratch, CPU), small-tuned (small "
                                  "fine-tuned), small-hybrid (the shipped sr-x4: small-tuned plus a regression "
                                  "network it diffuses around), small-hybrid-continue (the shipped sr-x4: "
-                                 "small-hybrid trained on, from --init-checkpoint), base (GPU)")
-    init_checkpoint: str | None = Field(None, description="the published folder a *-continue preset starts from "
+                                 "small-hybrid trained on, from --init-checkpoint), small-hybrid-refit (the same regressor "
+                                 "training, the diffusion network only re-fitted), base (GPU)")
+    init_checkpoint: str | None = Field(None, description="the published folder small-hybrid-continue or -refit starts from "
                                         "(e.g. data/checkpoints/sr-x4); empty for the other presets")
     max_steps: int | None = Field(None, ge=1, le=1_000_000, description="override the preset's number of steps")
     seed: int = seed_field()

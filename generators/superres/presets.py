@@ -133,6 +133,11 @@ SR_PRESETS["small-hybrid-continue"] = replace(SR_PRESETS["small-hybrid"], init_p
                                               mean_steps=3000, mean_learning_rate=1e-4, max_steps=2000,
                                               learning_rate=1e-4, warmup_steps=50)
 SR_PRESETS["tiny-hybrid-continue"] = replace(SR_PRESETS["tiny-hybrid"], init_preset=None, continues=True)
+# The regressor continued as above, the diffusion network only re-fitted to the new residual scale (a short
+# run at a fifth of the rate): "small-hybrid-continue"'s 2,000 diffusion steps at 1e-4 lost more than the
+# better regressor gained (README, super-resolution).
+SR_PRESETS["small-hybrid-refit"] = replace(SR_PRESETS["small-hybrid-continue"], max_steps=300,
+                                           learning_rate=2e-5, warmup_steps=20)
 
 _STAGE = dict(grey_prob=0.0, max_aug_level=0.3, sample_aug_level=0.1, cond_drop_prob=0.1)
 CASCADE_PRESETS: dict[str, CascadePreset] = {

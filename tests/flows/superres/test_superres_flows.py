@@ -154,3 +154,18 @@ def test_commands_refuse_bad_input_and_leave_nothing(published, photo, tmp_path)
     assert list(out.iterdir()) == []
     with pytest.raises(ValueError, match="image file not found"):
         UpscaleParams(image=[str(tmp_path / "missing.png")])
+
+
+def test_the_train_form_offers_every_preset(tmp_path):
+    """The dashboard form's preset list is a Literal kept by hand: it must name every SR preset."""
+    from typing import get_args
+
+    from flows.superres.params import SRPresetName
+    from generators.superres.presets import SR_PRESETS
+    from generators.superres.train import train_superres
+
+    assert set(get_args(SRPresetName)) == set(SR_PRESETS)
+    assert SR_PRESETS["small-hybrid-refit"].continues  # the shipped sr-x4's last step starts from a folder
+    with pytest.raises(ValueError, match="init_checkpoint"):
+        train_superres(tmp_path / "out", "small-hybrid-refit")
+    assert not (tmp_path / "out").exists()
