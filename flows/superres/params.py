@@ -60,10 +60,10 @@ class TrainSuperresParams(FlowParams):
     """``train superres``: fingerprint -> training (reused, or resumed) -> optional evaluation -> publish."""
 
     preset: SRPresetName = Field("tiny", description="tiny (tests), small (from scratch, CPU), small-tuned (small "
-                                 "fine-tuned), small-hybrid (the shipped sr-x4: small-tuned plus a regression "
-                                 "network it diffuses around), small-hybrid-continue (the shipped sr-x4: "
-                                 "small-hybrid trained on, from --init-checkpoint), small-hybrid-refit (the same regressor "
-                                 "training, the diffusion network only re-fitted), base (GPU)")
+                                 "fine-tuned), small-hybrid (small-tuned plus a regression network it diffuses "
+                                 "around), small-hybrid-continue (small-hybrid trained on, from --init-checkpoint), "
+                                 "small-hybrid-refit (the shipped sr-x4: the same regressor training, the diffusion "
+                                 "network only re-fitted), base (GPU)")
     init_checkpoint: str | None = Field(None, description="the published folder small-hybrid-continue or -refit starts from "
                                         "(e.g. data/checkpoints/sr-x4); empty for the other presets")
     max_steps: int | None = Field(None, ge=1, le=1_000_000, description="override the preset's number of steps")

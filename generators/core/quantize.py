@@ -11,8 +11,8 @@ the network computes in its own dtype, so only the rounding of each weight (at m
 scale / 2) differs from the trained network.
 
 The stored names are ``<name>.int8`` and ``<name>.int8_scale``: a scale of shape (out,) is per channel,
-one of shape (out, groups) per group (the row zero-padded to ``groups * group_size``, group_size =
-ceil(row / groups) rounded up to the stored ``<name>.int8_group``). :func:`dequantize_state` reads both,
+one of shape (out, groups) per group (each row zero-padded to ``groups`` times the group size stored in
+``<name>.int8_group``). :func:`dequantize_state` reads both,
 so any loader reads int8 (either layout), float16 and float32 folders alike.
 """
 from __future__ import annotations
@@ -34,6 +34,12 @@ def _scales(rows: torch.Tensor) -> torch.Tensor:
     return rows.abs().amax(dim=-1).clamp_min(torch.finfo(torch.float32).tiny) / 127.0
 
 
+def _grouped(rows: torch.Tensor, groups: int, size: int) -> torch.Tensor:
+    """(out, length) rows zero-padded and split into (out, groups, size)."""
+    padded = torch.nn.functional.pad(rows, (0, groups * size - rows.shape[1]))
+    return padded.reshape(rows.shape[0], groups, size)
+
+
 def quantize_state(state: dict[str, torch.Tensor], group_size: int | None = GROUP_SIZE) -> dict[str, torch.Tensor]:
     """int8 weights with a scale per ``group_size`` values of each output channel (None: one per channel),
     float16 for the other floating-point tensors."""
@@ -51,8 +57,7 @@ def quantize_state(state: dict[str, torch.Tensor], group_size: int | None = GROU
                 q = torch.round(rows / scale[:, None])
             else:
                 groups = math.ceil(length / group_size)
-                padded = torch.nn.functional.pad(rows, (0, groups * group_size - length))
-                grouped = padded.reshape(rows.shape[0], groups, group_size)
+                grouped = _grouped(rows, groups, group_size)
                 scale = _scales(grouped)
                 q = torch.round(grouped / scale[..., None]).reshape(rows.shape[0], -1)[:, :length]
                 out[name + GROUP_SUFFIX] = torch.tensor([group_size], dtype=torch.int32)
@@ -80,8 +85,7 @@ def _dequantize(name: str, value: torch.Tensor, scale: torch.Tensor | None, grou
     size, length = int(group.item()), rows.shape[1]
     if size < 1 or math.ceil(length / size) != scale.shape[1]:
         raise ValueError(f"{name}: {scale.shape[1]} groups of {size} do not cover a row of {length} values")
-    padded = torch.nn.functional.pad(rows, (0, scale.shape[1] * size - length))
-    grouped = padded.reshape(rows.shape[0], scale.shape[1], size) * scale.float()[..., None]
+    grouped = _grouped(rows, scale.shape[1], size) * scale.float()[..., None]
     return grouped.reshape(rows.shape[0], -1)[:, :length].reshape(value.shape)
 
 

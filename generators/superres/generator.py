@@ -71,7 +71,7 @@ class SuperResolver(DiffusionGenerator):
     @property
     def storage_dtype(self) -> torch.dtype:  # type: ignore[override]
         """How the folder stores the weights (they load back as float32): float16, or for a hybrid (two
-        networks) weight-only int8 with per-channel scales, so the shipped sr-x4 stays a few MB."""
+        networks) weight-only int8 with a scale per 32 weights, so the shipped sr-x4 stays a few MB."""
         return torch.int8 if self.model.config.mean_config else torch.float16
 
     def __init__(self, model: SRNet, diffusion: DiffusionConfig, device: str | torch.device = "cpu",
