@@ -13,7 +13,8 @@ POINTCLOUD_CHECKPOINT = str(ROOT / "data" / "checkpoints" / "pointcloud-shapes")
 MAX_SHAPES = 256
 RefineMethod = Literal["closing", "poisson"]
 PointCloudPresetName = Literal["tiny", "small", "small-fixed-h", "small-fixed-h-long", "small-fixed-h-wide",
-                              "small-local", "base"]
+                              "small-local", "small-local-prior", "small-fixed-h-sharp", "base"]
+StageName = Literal["vae", "global_prior", "point_prior"]
 # The object each room type of the brief gets (the issue's room-objects step).
 ROOM_OBJECTS: dict[str, str] = {
     "living_room": "sofa", "bedroom": "bed", "bathroom": "bathtub", "kitchen": "table", "dining_room": "table",
@@ -37,13 +38,17 @@ class TrainPointCloudParams(FlowParams):
         "tiny", description="model size: tiny (tests), small (the CPU budget), small-fixed-h (small with the latent "
         "points' spread fixed), small-fixed-h-long (its priors trained twice as long), small-fixed-h-wide (its point "
         "prior twice as wide: the shipped checkpoint), small-local (small-fixed-h-wide with 16-nearest-neighbour "
-        "context in the VAE and the point prior), base (GPU)")
+        "context in the VAE and the point prior), small-local-prior (small-fixed-h-wide with that context in the point prior "
+        "only), small-fixed-h-sharp (small-fixed-h-wide with the latent points' spread 0.06 instead of 0.1), base (GPU)")
     max_steps: int | None = Field(None, ge=1, le=1_000_000, description="override every stage's number of steps")
     seed: int = seed_field()
     mixed_precision: MixedPrecision = "no"
     checkpoint_every: int | None = Field(None, ge=1, le=1_000_000, description="steps between resumable checkpoints")
     device: str | None = Field(None, pattern=DEVICE_PATTERN, description="cpu, cuda or cuda:N (default: automatic)")
     data_root: str | None = Field(None, description="a PointFlow ShapeNet folder instead of the procedural shapes")
+    init_checkpoint: str | None = Field(None, description="a published folder to take the kept stages from")
+    keep_stages: list[StageName] = Field(default_factory=list, max_length=3, description="stages taken finished from "
+                                         "init_checkpoint (their configuration must be the preset's); the rest train")
     out_dir: str = Field("outputs/checkpoints/pointcloud-shapes", description="checkpoint folder (resumes)")
     output_root: str = Field("outputs", description="run folders are created here")
 
@@ -77,6 +82,8 @@ class EvaluatePointCloudParams(PointCloudSampling):
     num_points: int = Field(2048, ge=16, le=10_000, description="points per cloud for the Chamfer metrics")
     emd_points: int = Field(512, ge=0, le=2048, description="points per cloud for exact EMD (0 skips EMD)")
     refine_per_category: int = Field(4, ge=0, le=100, description="clouds refined per category for mesh quality")
+    breakdown: bool = Field(False, description="also measure validation shapes, their VAE reconstructions and the point "
+                            "prior given their global latents against the same held-out shapes (which stage loses)")
     write_metrics: bool = Field(False, description="write metrics.json into the checkpoint folder")
     output_root: str = Field("outputs", description="run folders are created here")
 

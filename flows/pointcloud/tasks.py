@@ -27,7 +27,8 @@ def train_task(params: TrainPointCloudParams, command: str = "") -> dict[str, An
 
     result = train_pointcloud(params.out_dir, params.preset, params.max_steps, params.seed, params.mixed_precision,
                               params.checkpoint_every, params.device, command=command, progress=False,
-                              data_root=params.data_root)
+                              data_root=params.data_root, init_checkpoint=params.init_checkpoint,
+                              keep_stages=tuple(params.keep_stages))
     return {"checkpoint": str(Path(params.out_dir).resolve()), "steps": result.steps,
             "resumed_from": result.resumed_from, "seconds": round(result.seconds, 2)}
 
@@ -70,7 +71,8 @@ def evaluate_task(params: EvaluatePointCloudParams) -> dict[str, Any]:
 
     gen = model_cache.load("pointcloud", params.checkpoint)
     return evaluate_pointcloud(gen, params.per_category, params.num_points, params.sampler, params.num_inference_steps,
-                               params.guidance_scale, params.seed, params.emd_points, params.refine_per_category)
+                               params.guidance_scale, params.seed, params.emd_points, params.refine_per_category,
+                               breakdown=params.breakdown)
 
 
 @task(name="refine-pointcloud", **IO_RETRIES)

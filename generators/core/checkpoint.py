@@ -117,6 +117,17 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def init_checkpoint_record(folder: str | os.PathLike) -> dict[str, Any]:
+    """What a continued run's training.json keeps of the folder it started from: path, weights sha256, command."""
+    folder = Path(folder)
+    manifest = read_json(folder / "manifest.json", "checkpoint manifest")
+    previous = folder / "training.json"
+    return {"init_checkpoint": str(folder),
+            "init_checkpoint_sha256": manifest.get("files", {}).get("model.safetensors", {}).get("sha256"),
+            "init_checkpoint_command": read_json(previous, "its training record").get("command")
+            if previous.is_file() else None}
+
+
 def write_manifest(directory: str | os.PathLike, names: list[str] | tuple[str, ...]) -> Path:
     """Add ``names`` (files in ``directory``) to its manifest with their sizes and sha256; written last, atomically.
 

@@ -72,10 +72,35 @@ def mesh_quality(clouds: np.ndarray, options: RefineOptions = RefineOptions()) -
     return {"watertight": watertight_fraction(meshes), "mesh_to_points_cd_percent": float(np.mean(cds))}
 
 
+def stage_breakdown(gen: PointCloudGenerator, categories: Sequence[str], per_category: int = 32, num_points: int = 2048,
+                    sampler: str = "dpmsolver++", steps: int = 25, seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
+    """Where the distance to the held-out shapes comes from, per category (CD metrics against the test split).
+
+    Rows: ``real`` (validation shapes: the floor at this sample size), ``reconstruction`` (validation shapes
+    encoded to posterior means and decoded: the VAE's part), ``point_prior`` (their global latents encoded, the
+    point latents from the point prior: the VAE's and the point prior's part). The full generation's row is
+    the evaluation itself; what it adds to ``point_prior`` belongs to the global prior.
+    """
+    val = procedural_split("val", per_category, num_points, seed, gen.categories)
+    test = procedural_split("test", per_category, num_points, seed, gen.categories)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for k, cat in enumerate(categories):
+        c = gen.categories.index(cat)
+        real, reference = val.points[val.labels == c], test.points[test.labels == c]
+        rows = {"real": real,
+                "reconstruction": gen.reconstruct(real).points,
+                "point_prior": gen.reconstruct(real, prior_points=True, num_inference_steps=steps, sampler=sampler,
+                                               seed=seed + 1000 * k).points}
+        out[cat] = {name: distribution_metrics(np.stack([normalize(p)[0] for p in clouds]), reference, 0, seed)
+                    for name, clouds in rows.items()}
+    return out
+
+
 def evaluate_pointcloud(generator_or_path: PointCloudGenerator | str | os.PathLike, per_category: int = 32,
                         num_points: int = 2048, sampler: str = "dpmsolver++", steps: int = 25,
                         guidance_scale: float = 1.0, seed: int = 0, emd_points: int = 512, refine_per_category: int = 4,
-                        categories: Sequence[str] | None = None, refine_options: RefineOptions = RefineOptions()) -> dict:
+                        categories: Sequence[str] | None = None, refine_options: RefineOptions = RefineOptions(),
+                        breakdown: bool = False) -> dict:
     """Generate ``per_category`` shapes of each category and measure them against the held-out test split.
 
     Args:
@@ -88,8 +113,11 @@ def evaluate_pointcloud(generator_or_path: PointCloudGenerator | str | os.PathLi
             held-out shapes refined for refinement accuracy.
         categories: a subset of the generator's categories (default: all).
         refine_options: the refinement used for both mesh measurements.
+        breakdown: also measure :func:`stage_breakdown` (validation shapes, their reconstructions, and the point
+            prior given their global latents, against the same held-out shapes).
     Returns:
-        {"per_category": {...}, "mean": {...}, "worst": {...}, "done_when": {...}, settings and timings}.
+        {"per_category": {...}, "mean": {...}, "worst": {...}, "done_when": {...}, settings and timings};
+        with ``breakdown``, "breakdown": {category: {row: metrics}} and "breakdown_mean": {row: metrics}.
     """
     gen = generator_or_path if isinstance(generator_or_path, PointCloudGenerator) else \
         PointCloudGenerator.from_pretrained(Path(generator_or_path))
@@ -125,7 +153,16 @@ def evaluate_pointcloud(generator_or_path: PointCloudGenerator | str | os.PathLi
                      refine_cd_percent=max(v["refine_cd_percent"] for v in per_cat.values()))
         done.update(watertight=worst["watertight"] >= DONE_WHEN["watertight_min"],
                     refine=worst["refine_cd_percent"] <= DONE_WHEN["refine_cd_percent_max"])
-    return {"per_category": per_cat, "mean": mean, "worst": worst, "done_when": done,
-            "settings": {"per_category": per_category, "num_points": num_points, "sampler": sampler, "steps": steps,
-                         "guidance_scale": guidance_scale, "seed": seed, "emd_points": emd_points},
-            "seconds_generation": round(t_gen, 2), "seconds_metrics": round(t_metrics, 2)}
+    result = {"per_category": per_cat, "mean": mean, "worst": worst, "done_when": done,
+              "settings": {"per_category": per_category, "num_points": num_points, "sampler": sampler, "steps": steps,
+                           "guidance_scale": guidance_scale, "seed": seed, "emd_points": emd_points},
+              "seconds_generation": round(t_gen, 2), "seconds_metrics": round(t_metrics, 2)}
+    if breakdown:
+        t0 = time.perf_counter()
+        rows = stage_breakdown(gen, cats, per_category, num_points, sampler, steps, seed)
+        result["breakdown"] = rows
+        names = next(iter(rows.values())).keys()
+        result["breakdown_mean"] = {name: {k: float(np.mean([r[name][k] for r in rows.values()]))
+                                           for k in rows[cats[0]][name]} for name in names}
+        result["seconds_breakdown"] = round(time.perf_counter() - t0, 2)
+    return result

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from generators.core.checkpoint import load_tensors
+from generators.core.checkpoint import init_checkpoint_record, load_tensors
 from generators.core.pipeline import DiffusionConfig
 from generators.core.training import STATE_DIR, TrainConfig, TrainResult, seeded, train, write_train_record
 
@@ -40,7 +40,8 @@ def build_model(preset: PointCloudPreset, categories: tuple[str, ...] | None = N
         vae_config={"latent_dim": p.latent_dim, "point_feature_dim": p.point_feature_dim, "hidden": p.vae_hidden, "depth": p.vae_depth,
                     "h_std": p.h_std, "local_k": p.local_k},
         global_prior_config={"hidden": p.global_hidden, "depth": p.global_depth, "text": p.text},
-        point_prior_config={"hidden": p.point_hidden, "depth": p.point_depth, "local_k": p.local_k},
+        point_prior_config={"hidden": p.point_hidden, "depth": p.point_depth,
+                            "local_k": p.local_k if p.point_local_k is None else p.point_local_k},
         categories=tuple(categories or p.categories), num_points=p.num_points,
     )
 
@@ -61,6 +62,49 @@ def load_ema(module: nn.Module, stage_dir: Path) -> None:
     state = dict(load_tensors(stage_dir / STATE_DIR / "model.safetensors"))
     state.update(load_tensors(stage_dir / STATE_DIR / "ema.safetensors"))
     module.load_state_dict(state, strict=True)
+
+
+def check_keep_stages(keep_stages: tuple[str, ...] | list[str], init_checkpoint: object) -> tuple[str, ...]:
+    """Validate ``keep_stages``: known names, a folder to keep them from, and no prior kept over a new VAE."""
+    keep = tuple(dict.fromkeys(keep_stages))
+    unknown = [s for s in keep if s not in STAGES]
+    if unknown:
+        raise ValueError(f"keep_stages must name stages among {STAGES}, got {unknown}")
+    if keep and init_checkpoint is None:
+        raise ValueError("keep_stages needs init_checkpoint: the published folder the kept stages come from")
+    if init_checkpoint is not None and not keep:
+        raise ValueError("init_checkpoint is only read for keep_stages; name the stages to keep (e.g. vae global_prior)")
+    if keep and "vae" not in keep:
+        raise ValueError(f"keep_stages {list(keep)} keeps a prior but retrains the VAE, whose latents the priors model; "
+                         "add vae to keep_stages or keep nothing")
+    return keep
+
+
+def _public_config(module: nn.Module) -> dict[str, Any]:
+    return {k: v for k, v in dict(module.config).items() if not k.startswith("_")}
+
+
+def load_kept_stages(model: LionModel, init_checkpoint: str | os.PathLike, keep: tuple[str, ...]) -> None:
+    """Copy the weights of the stages in ``keep`` (and, with the VAE, its latent scales) from a published folder.
+
+    Every kept stage must have the same configuration in the folder and in the preset, and the folder the same
+    categories, so the kept networks are exactly those the preset would have trained.
+    """
+    init = PointCloudGenerator.from_pretrained(Path(init_checkpoint)).model
+    if init.categories != model.categories:
+        raise ValueError(f"init_checkpoint's categories {init.categories} differ from the training data's "
+                         f"{model.categories}; keep stages only from a folder trained on the same categories")
+    for stage in keep:
+        mine, theirs = _public_config(getattr(model, stage)), _public_config(getattr(init, stage))
+        if mine != theirs:
+            diff = {k: (theirs.get(k), mine.get(k)) for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)}
+            raise ValueError(f"keep_stages: the {stage} of {init_checkpoint} differs from the preset's "
+                             f"(folder, preset): {diff}; keep only the stages the preset shares with that folder")
+        getattr(model, stage).load_state_dict(getattr(init, stage).state_dict(), strict=True)
+        getattr(model, stage).eval()
+    if "vae" in keep:
+        model.z_scale.copy_(init.z_scale)
+        model.h_scale.copy_(init.h_scale)
 
 
 def training_data(preset: PointCloudPreset, seed: int, data_root: str | os.PathLike | None) -> PointCloudSet:
@@ -105,6 +149,8 @@ def train_pointcloud(
     progress: bool = True,
     data_root: str | os.PathLike | None = None,
     cond_drop_prob: float = 0.1,
+    init_checkpoint: str | os.PathLike | None = None,
+    keep_stages: tuple[str, ...] | list[str] = (),
 ) -> TrainResult:
     """Train the VAE, then the global prior, then the point prior; ``output_dir`` becomes a generator folder.
 
@@ -116,10 +162,14 @@ def train_pointcloud(
         mixed_precision, checkpoint_every, device: passed to the core training loop ("cpu" forces the CPU).
         data_root: a PointFlow ShapeNet folder (``<synset>/<split>/*.npy``) instead of the procedural shapes.
         cond_drop_prob: probability of dropping both label and text (classifier-free guidance).
+        init_checkpoint, keep_stages: take the stages named in ``keep_stages`` (e.g. ``("vae", "global_prior")``)
+            finished from the published folder ``init_checkpoint`` and train only the others; the kept stages'
+            configurations must be the preset's.
     Returns:
         The point prior's TrainResult; ``training.json`` records every stage.
     """
     p = get_preset(preset)
+    keep = check_keep_stages(keep_stages, init_checkpoint)
     output_dir = Path(output_dir)
     data = training_data(p, seed, data_root)
     points = torch.from_numpy(data.points)
@@ -132,28 +182,39 @@ def train_pointcloud(
     t0 = time.perf_counter()
 
     configs = {s: stage_config(getattr(p, s), *args) for s in STAGES}
-    results["vae"] = _run_stage("vae", model, model.vae, VAELoss(p.kl_weight_z, p.kl_weight_h),
-                                PointSubsets(points, p.num_points), configs["vae"], output_dir, diffusion, progress)
+    if keep:
+        load_kept_stages(model, init_checkpoint, keep)  # type: ignore[arg-type]
+
+    def run(name: str, module: nn.Module, loss: Callable, batches: Any) -> None:
+        if name in keep:
+            results[name] = TrainResult(steps=0, resumed_from=0, losses=[], seconds=0.0, samples_per_second=0.0,
+                                        peak_memory_mb=None)
+            return
+        results[name] = _run_stage(name, model, module, loss, batches, configs[name], output_dir, diffusion, progress)
+
+    run("vae", model.vae, VAELoss(p.kl_weight_z, p.kl_weight_h), PointSubsets(points, p.num_points))
     fixed = points[:, : p.num_points]  # a fixed half of each shape's points for the latents
-    z_scale, h_scale = model.set_latent_scales(fixed)
+    if "vae" in keep:
+        z_scale, h_scale = float(model.z_scale), float(model.h_scale)
+    else:
+        z_scale, h_scale = model.set_latent_scales(fixed)
     z_mu, z_logvar, h_mu, h_logvar = encode_latents(model, fixed)
     caption_ids = torch.arange(len(data.captions))
-    results["global_prior"] = _run_stage(
-        "global_prior", model, model.global_prior, GlobalPriorLoss(schedule, z_scale, data.captions, cond_drop_prob),
-        (z_mu, z_logvar, torch.from_numpy(data.labels), caption_ids), configs["global_prior"], output_dir, diffusion, progress)
-    results["point_prior"] = _run_stage(
-        "point_prior", model, model.point_prior, PointPriorLoss(schedule, z_scale, h_scale),
-        (h_mu, h_logvar, z_mu, z_logvar), configs["point_prior"], output_dir, diffusion, progress)
+    run("global_prior", model.global_prior, GlobalPriorLoss(schedule, z_scale, data.captions, cond_drop_prob),
+        (z_mu, z_logvar, torch.from_numpy(data.labels), caption_ids))
+    run("point_prior", model.point_prior, PointPriorLoss(schedule, z_scale, h_scale), (h_mu, h_logvar, z_mu, z_logvar))
 
     PointCloudGenerator(model, diffusion).save_pretrained(output_dir, dict(model.state_dict()))
     final = results["point_prior"]
     write_train_record(output_dir, command or f"mmdiff train pointcloud --preset {preset} --out {output_dir}",
                        configs["point_prior"], final, {
                            "preset": preset, "preset_config": asdict(p), "seconds_total_this_run": round(time.perf_counter() - t0, 1),
-                           "stages": {s: {"train_config": asdict(configs[s]), "steps": r.steps, "resumed_from": r.resumed_from,
-                                          "seconds_this_run": round(r.seconds, 1),
-                                          "final_loss_mean_last_100": float(np.mean(r.losses[-100:])) if r.losses else None}
+                           "stages": {s: {"kept_from": str(init_checkpoint)} if s in keep else
+                                      {"train_config": asdict(configs[s]), "steps": r.steps, "resumed_from": r.resumed_from,
+                                       "seconds_this_run": round(r.seconds, 1),
+                                       "final_loss_mean_last_100": float(np.mean(r.losses[-100:])) if r.losses else None}
                                       for s, r in results.items()},
+                           **(init_checkpoint_record(init_checkpoint) if init_checkpoint is not None else {}),
                            "latent_scales": {"z": z_scale, "h": h_scale},
                            "dataset": str(data_root) if data_root else f"procedural ({len(data.categories)} categories, "
                                                                        f"{p.train_per_category} train shapes each)",

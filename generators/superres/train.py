@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from conditioning.image import LowResConditioner
-from generators.core.checkpoint import read_json
+from generators.core.checkpoint import init_checkpoint_record, read_json
 from generators.core.losses import DiffusionLoss
 from generators.core.pipeline import DiffusionConfig
 from generators.core.training import (TrainConfig, TrainResult, load_init_weights, run_finished, seeded, train,
@@ -210,16 +210,6 @@ def train_superres(output_dir: str | os.PathLike, preset: str = "small", max_ste
     return train_stage(output_dir, p, p.train_photos, p.zoom, max_steps=max_steps, seed=seed,
                        mixed_precision=mixed_precision, checkpoint_every=checkpoint_every, device=device,
                        command=command, progress=progress, record=record, init=init, mean=mean)
-
-
-def init_checkpoint_record(folder: Path) -> dict[str, Any]:
-    """What training.json keeps of a continued checkpoint: its folder, weights sha256 and training command."""
-    manifest = read_json(folder / "manifest.json", "checkpoint manifest")
-    previous = folder / "training.json"
-    return {"init_checkpoint": str(folder),
-            "init_checkpoint_sha256": manifest.get("files", {}).get("model.safetensors", {}).get("sha256"),
-            "init_checkpoint_command": read_json(previous, "its training record").get("command")
-            if previous.is_file() else None}
 
 
 def train_base(output_dir: str | os.PathLike, p: BasePreset, names: tuple[str, ...], zoom: tuple[float, float], *,

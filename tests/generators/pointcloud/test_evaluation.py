@@ -7,8 +7,8 @@ import torch
 
 from evaluation.pointcloud import chamfer_matrix, emd_exact, emd_matrix, emd_sinkhorn, set_metrics
 from generators.pointcloud import RefineOptions
-from generators.pointcloud.data import procedural_shape
-from generators.pointcloud.evaluate import evaluate_pointcloud
+from generators.pointcloud.data import normalize, procedural_shape, procedural_split
+from generators.pointcloud.evaluate import distribution_metrics, evaluate_pointcloud
 
 
 def test_chamfer_closed_form():
@@ -83,3 +83,25 @@ def test_evaluate_tiny_model_values_in_range(tiny_gen):
     assert set(metrics["done_when"]) == {"1-nna-cd", "cov-cd", "watertight", "refine"}
     with pytest.raises(ValueError, match="categories must be among"):
         evaluate_pointcloud(tiny_gen, per_category=2, categories=["car"])
+
+
+def test_stage_breakdown_rows(tiny_gen):
+    """real = validation vs test shapes; reconstruction = decoded posterior means; point_prior = sampled given z."""
+    metrics = evaluate_pointcloud(tiny_gen, per_category=3, num_points=48, steps=2, emd_points=0,
+                                  refine_per_category=0, categories=["mug"], breakdown=True)
+    rows = metrics["breakdown"]["mug"]
+    assert set(rows) == {"real", "reconstruction", "point_prior"} and set(metrics["breakdown_mean"]) == set(rows)
+    c = tiny_gen.categories.index("mug")
+    val = procedural_split("val", 3, 48, 0, tiny_gen.categories)
+    test = procedural_split("test", 3, 48, 0, tiny_gen.categories)
+    real, ref = val.points[val.labels == c], test.points[test.labels == c]
+    assert rows["real"] == distribution_metrics(np.stack([normalize(p)[0] for p in real]), ref, 0, 0)
+    with torch.no_grad():
+        z, _, h, _ = tiny_gen.model.vae.encode(torch.from_numpy(real))
+        decoded = tiny_gen.model.vae.decode(h, z).numpy()
+    np.testing.assert_allclose(tiny_gen.reconstruct(real).points, decoded, atol=1e-5)
+    a = tiny_gen.reconstruct(real, prior_points=True, num_inference_steps=2, seed=3).points
+    b = tiny_gen.reconstruct(real, prior_points=True, num_inference_steps=2, seed=3).points
+    assert np.array_equal(a, b) and not np.allclose(a, decoded, atol=1e-3)
+    with pytest.raises(ValueError, match="clouds must be finite"):
+        tiny_gen.reconstruct(np.full((1, 8, 3), np.nan, np.float32))

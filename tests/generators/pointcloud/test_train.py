@@ -81,4 +81,46 @@ def test_small_local_preset_and_the_flow_parameter():
     local, wide = get_preset("small-local"), get_preset("small-fixed-h-wide")
     assert local.local_k == 16 and replace(local, local_k=0) == wide
     assert all(p.local_k == 0 for name, p in PRESETS.items() if name != "small-local")
+    prior_only = get_preset("small-local-prior")
+    assert prior_only.point_local_k == 16 and prior_only.local_k == 0 and replace(prior_only, point_local_k=None) == wide
     assert set(typing.get_args(PointCloudPresetName)) == set(PRESETS)  # every preset can be asked for
+
+
+def test_kept_stages_come_from_the_folder_and_only_the_rest_train(tiny_checkpoint, tmp_path, monkeypatch):
+    """--keep-stages vae global_prior: those weights and latent scales are the folder's; the point prior trains."""
+    monkeypatch.setitem(PRESETS, "tiny-local-prior", replace(PRESETS["tiny"], point_local_k=4))
+    out = tmp_path / "prior-only"
+    train_pointcloud(out, "tiny-local-prior", max_steps=2, progress=False, init_checkpoint=tiny_checkpoint,
+                     keep_stages=("vae", "global_prior"))
+    assert sorted(p.name for p in (out / "stages").iterdir()) == ["point_prior"]  # nothing else trained
+    record = json.loads((out / "training.json").read_text())
+    assert record["stages"]["vae"] == {"kept_from": str(tiny_checkpoint)}
+    assert record["stages"]["point_prior"]["steps"] == 2
+    manifest = json.loads((tiny_checkpoint / "manifest.json").read_text())
+    assert record["init_checkpoint_sha256"] == manifest["files"]["model.safetensors"]["sha256"]
+    old, new = PointCloudGenerator.from_pretrained(tiny_checkpoint).model, PointCloudGenerator.from_pretrained(out).model
+    assert new.point_prior.config.local_k == 4 and new.vae.config.local_k == 0
+    for stage in ("vae", "global_prior"):
+        a, b = getattr(old, stage).state_dict(), getattr(new, stage).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert float(new.h_scale) == float(old.h_scale) and float(new.z_scale) == float(old.z_scale)
+
+
+def test_bad_keep_stages(tiny_checkpoint, tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="keep_stages needs init_checkpoint"):
+        train_pointcloud(tmp_path / "a", "tiny", keep_stages=("vae",), progress=False)
+    with pytest.raises(ValueError, match="retrains the VAE"):
+        train_pointcloud(tmp_path / "b", "tiny", init_checkpoint=tiny_checkpoint, keep_stages=("point_prior",))
+    with pytest.raises(ValueError, match="keep_stages must name stages"):
+        train_pointcloud(tmp_path / "c", "tiny", init_checkpoint=tiny_checkpoint, keep_stages=("decoder",))
+    with pytest.raises(ValueError, match="name the stages to keep"):
+        train_pointcloud(tmp_path / "d", "tiny", init_checkpoint=tiny_checkpoint)
+    # a kept stage whose configuration differs from the preset's is refused, naming the difference
+    monkeypatch.setitem(PRESETS, "tiny-wider", replace(PRESETS["tiny"], vae_hidden=24))
+    with pytest.raises(ValueError, match="differs from the preset's.*'hidden': \\(16, 24\\)"):
+        train_pointcloud(tmp_path / "e", "tiny-wider", init_checkpoint=tiny_checkpoint, keep_stages=("vae",),
+                         max_steps=1, progress=False)
+    monkeypatch.setitem(PRESETS, "tiny-other", replace(PRESETS["tiny"], categories=("chair", "bed", "mug")))
+    with pytest.raises(ValueError, match="categories .* differ from the training data's"):
+        train_pointcloud(tmp_path / "f", "tiny-other", init_checkpoint=tiny_checkpoint, keep_stages=("vae",),
+                         max_steps=1, progress=False)
