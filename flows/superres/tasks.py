@@ -15,6 +15,8 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from generators.core.checkpoint import weights_sha256
+
 from .. import model_cache
 from ..common import IO_RETRIES, log, training_device
 from ..gpu import device_slot
@@ -39,16 +41,6 @@ def resolver(checkpoint: str, device: str = "cpu") -> Any:
     return model_cache.load("superres", checkpoint, device)
 
 
-def _weights_sha256(folder: str | None) -> str | None:
-    """The sha256 of a checkpoint folder's weights (from its manifest): a continued run's start, in its fingerprint."""
-    if folder is None:
-        return None
-    from generators.core.checkpoint import read_json
-
-    manifest = read_json(Path(folder) / "manifest.json", "init_checkpoint's manifest")
-    return manifest.get("files", {}).get("model.safetensors", {}).get("sha256")
-
-
 @task(name="fingerprint-superres-training", **IO_RETRIES)
 def fingerprint_task(params: TrainSuperresParams) -> dict[str, Any]:
     """The training folder for these parameters: cache_root/superres-<preset>-<fingerprint>."""
@@ -59,7 +51,7 @@ def fingerprint_task(params: TrainSuperresParams) -> dict[str, Any]:
               "init_preset_config": asdict(sr_preset(preset.init_preset)) if preset.init_preset else None,
               "max_steps": params.max_steps, "seed": params.seed, "mixed_precision": params.mixed_precision,
               "checkpoint_every": params.checkpoint_every,
-              "init_checkpoint": _weights_sha256(params.init_checkpoint)}
+              "init_checkpoint": weights_sha256(params.init_checkpoint) if params.init_checkpoint else None}
     digest = fingerprint(json.loads(json.dumps(config)), dataset_version(preset.train_photos),
                          code_version(CODE_PATHS))
     return {"folder": str(Path(params.cache_root) / f"superres-{params.preset}-{digest[:16]}"), "fingerprint": digest}

@@ -117,13 +117,17 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def weights_sha256(folder: str | os.PathLike) -> str | None:
+    """The sha256 of a published folder's ``model.safetensors``, as its manifest records it."""
+    manifest = read_json(Path(folder) / MANIFEST_NAME, "checkpoint manifest")
+    return manifest.get("files", {}).get("model.safetensors", {}).get("sha256")
+
+
 def init_checkpoint_record(folder: str | os.PathLike) -> dict[str, Any]:
     """What a continued run's training.json keeps of the folder it started from: path, weights sha256, command."""
     folder = Path(folder)
-    manifest = read_json(folder / "manifest.json", "checkpoint manifest")
     previous = folder / "training.json"
-    return {"init_checkpoint": str(folder),
-            "init_checkpoint_sha256": manifest.get("files", {}).get("model.safetensors", {}).get("sha256"),
+    return {"init_checkpoint": str(folder), "init_checkpoint_sha256": weights_sha256(folder),
             "init_checkpoint_command": read_json(previous, "its training record").get("command")
             if previous.is_file() else None}
 

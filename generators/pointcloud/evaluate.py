@@ -161,8 +161,7 @@ def evaluate_pointcloud(generator_or_path: PointCloudGenerator | str | os.PathLi
         t0 = time.perf_counter()
         rows = stage_breakdown(gen, cats, per_category, num_points, sampler, steps, seed)
         result["breakdown"] = rows
-        names = next(iter(rows.values())).keys()
-        result["breakdown_mean"] = {name: {k: float(np.mean([r[name][k] for r in rows.values()]))
-                                           for k in rows[cats[0]][name]} for name in names}
+        result["breakdown_mean"] = {name: {k: float(np.mean([r[name][k] for r in rows.values()])) for k in keys}
+                                    for name, keys in rows[cats[0]].items()}
         result["seconds_breakdown"] = round(time.perf_counter() - t0, 2)
     return result

@@ -74,6 +74,8 @@ def check_keep_stages(keep_stages: tuple[str, ...] | list[str], init_checkpoint:
         raise ValueError("keep_stages needs init_checkpoint: the published folder the kept stages come from")
     if init_checkpoint is not None and not keep:
         raise ValueError("init_checkpoint is only read for keep_stages; name the stages to keep (e.g. vae global_prior)")
+    if set(keep) == set(STAGES):
+        raise ValueError("keep_stages names every stage, which leaves nothing to train; copy the folder instead")
     if keep and "vae" not in keep:
         raise ValueError(f"keep_stages {list(keep)} keeps a prior but retrains the VAE, whose latents the priors model; "
                          "add vae to keep_stages or keep nothing")

@@ -100,6 +100,10 @@ def test_stage_breakdown_rows(tiny_gen):
         z, _, h, _ = tiny_gen.model.vae.encode(torch.from_numpy(real))
         decoded = tiny_gen.model.vae.decode(h, z).numpy()
     np.testing.assert_allclose(tiny_gen.reconstruct(real).points, decoded, atol=1e-5)
+    unit = lambda clouds: np.stack([normalize(p)[0] for p in clouds])  # noqa: E731
+    assert rows["reconstruction"] == distribution_metrics(unit(tiny_gen.reconstruct(real).points), ref, 0, 0)
+    sampled = tiny_gen.reconstruct(real, prior_points=True, num_inference_steps=2, seed=0).points  # the first category's seed
+    assert rows["point_prior"] == distribution_metrics(unit(sampled), ref, 0, 0)
     a = tiny_gen.reconstruct(real, prior_points=True, num_inference_steps=2, seed=3).points
     b = tiny_gen.reconstruct(real, prior_points=True, num_inference_steps=2, seed=3).points
     assert np.array_equal(a, b) and not np.allclose(a, decoded, atol=1e-3)

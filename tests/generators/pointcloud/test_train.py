@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import generators.pointcloud.train as train_module
-from flows.pointcloud.params import PointCloudPresetName
+from flows.pointcloud.params import PointCloudPresetName, StageName
 from generators.core.checkpoint import load_tensors
 from generators.pointcloud import PointCloudGenerator, train_pointcloud
 from generators.pointcloud.presets import PRESETS, get_preset
@@ -84,6 +84,7 @@ def test_small_local_preset_and_the_flow_parameter():
     prior_only = get_preset("small-local-prior")
     assert prior_only.point_local_k == 16 and prior_only.local_k == 0 and replace(prior_only, point_local_k=None) == wide
     assert set(typing.get_args(PointCloudPresetName)) == set(PRESETS)  # every preset can be asked for
+    assert typing.get_args(StageName) == train_module.STAGES  # and every stage kept
 
 
 def test_kept_stages_come_from_the_folder_and_only_the_rest_train(tiny_checkpoint, tmp_path, monkeypatch):
@@ -113,6 +114,8 @@ def test_bad_keep_stages(tiny_checkpoint, tmp_path, monkeypatch):
         train_pointcloud(tmp_path / "b", "tiny", init_checkpoint=tiny_checkpoint, keep_stages=("point_prior",))
     with pytest.raises(ValueError, match="keep_stages must name stages"):
         train_pointcloud(tmp_path / "c", "tiny", init_checkpoint=tiny_checkpoint, keep_stages=("decoder",))
+    with pytest.raises(ValueError, match="nothing to train"):
+        train_pointcloud(tmp_path / "g", "tiny", init_checkpoint=tiny_checkpoint, keep_stages=train_module.STAGES)
     with pytest.raises(ValueError, match="name the stages to keep"):
         train_pointcloud(tmp_path / "d", "tiny", init_checkpoint=tiny_checkpoint)
     # a kept stage whose configuration differs from the preset's is refused, naming the difference
