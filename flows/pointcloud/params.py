@@ -13,7 +13,8 @@ POINTCLOUD_CHECKPOINT = str(ROOT / "data" / "checkpoints" / "pointcloud-shapes")
 MAX_SHAPES = 256
 RefineMethod = Literal["closing", "poisson"]
 PointCloudPresetName = Literal["tiny", "small", "small-fixed-h", "small-fixed-h-long", "small-fixed-h-wide",
-                              "small-local", "small-local-prior", "small-fixed-h-sharp", "base"]
+                              "small-local", "small-local-prior", "small-fixed-h-sharp",
+                              "small-fixed-h-sharp-long", "small-fixed-h-sharp-subsets", "base"]
 StageName = Literal["vae", "global_prior", "point_prior"]
 # The object each room type of the brief gets (the issue's room-objects step).
 ROOM_OBJECTS: dict[str, str] = {
@@ -37,9 +38,11 @@ class TrainPointCloudParams(FlowParams):
     preset: PointCloudPresetName = Field(
         "tiny", description="model size: tiny (tests), small (the CPU budget), small-fixed-h (small with the latent "
         "points' spread fixed), small-fixed-h-long (its priors trained twice as long), small-fixed-h-wide (its point "
-        "prior twice as wide: the shipped checkpoint), small-local (small-fixed-h-wide with 16-nearest-neighbour "
+        "prior twice as wide), small-local (small-fixed-h-wide with 16-nearest-neighbour "
         "context in the VAE and the point prior), small-local-prior (small-fixed-h-wide with that context in the point prior "
-        "only), small-fixed-h-sharp (small-fixed-h-wide with the latent points' spread 0.06 instead of 0.1), base (GPU)")
+        "only), small-fixed-h-sharp (small-fixed-h-wide with the latent points' spread 0.06 instead of 0.1), small-fixed-h-sharp-long (its point prior trained 14,000 steps with a cosine "
+        "learning-rate decay), small-fixed-h-sharp-subsets (that prior on batches of 64 shapes x 128 random latent "
+        "points: the shipped checkpoint), base (GPU)")
     max_steps: int | None = Field(None, ge=1, le=1_000_000, description="override every stage's number of steps")
     seed: int = seed_field()
     mixed_precision: MixedPrecision = "no"

@@ -18,6 +18,7 @@ and the exact resume.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -420,8 +421,29 @@ def needs_train_record(result: TrainResult, directory: str | os.PathLike) -> boo
     return result.resumed_from < result.steps or not (Path(directory) / "training.json").is_file()
 
 
+# what training.json keeps of an earlier run into the same folder (write_train_record)
+PREVIOUS_RUN_KEYS = ("command", "steps", "seconds_this_run", "seconds_total_this_run", "preset", "stages")
+
+
 def write_train_record(directory: str | os.PathLike, command: str, config: TrainConfig, result: TrainResult, extra: dict | None = None) -> None:
-    """Record how a shipped checkpoint was produced (``training.json``)."""
+    """Record how a shipped checkpoint was produced (``training.json``).
+
+    A folder that an earlier, finished run already recorded (a resume under a longer schedule or another
+    command, e.g. a preset that extends a stage) keeps that run's command, steps and time under
+    ``previous_runs``, oldest first, so the record names every command the weights went through. Rerunning
+    the same command to the same step count adds nothing.
+    """
+    path = Path(directory) / "training.json"
+    previous: list[dict] = []
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError):
+            old = None
+        if isinstance(old, dict) and "command" in old:
+            previous = list(old.get("previous_runs", []))
+            if (old["command"], old.get("steps")) != (command, result.steps):
+                previous.append({k: old[k] for k in PREVIOUS_RUN_KEYS if k in old})
     record = {
         "command": command,
         "train_config": asdict(config),
@@ -430,7 +452,8 @@ def write_train_record(directory: str | os.PathLike, command: str, config: Train
         "seconds_this_run": round(result.seconds, 1),
         "samples_per_second": round(result.samples_per_second, 1),
         **(extra or {}),
+        **({"previous_runs": previous} if previous else {}),
     }
-    atomic_write_json(Path(directory) / "training.json", record)
+    atomic_write_json(path, record)
 
 

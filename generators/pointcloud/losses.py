@@ -98,15 +98,33 @@ class GlobalPriorLoss:
 
 @dataclass
 class PointPriorLoss:
-    """Denoising loss on h * h_scale given z * z_scale (both drawn from the VAE posterior)."""
+    """Denoising loss on h * h_scale given z * z_scale (both drawn from the VAE posterior).
+
+    ``points_per_shape > 0`` trains on a random subset of that many latent points of each shape, drawn
+    afresh every step: at a fixed cost per step (shapes x points) a batch then holds more shapes, hence
+    more global latents and more noise levels (one t per shape), and each shape's latents come from all
+    its stored points rather than one fixed subset. The network acts per point with a set mean as its
+    only context, so it samples any number of points afterwards.
+    """
 
     schedule: NoiseSchedule
     z_scale: float
     h_scale: float
     prediction_type: str = "epsilon"
+    points_per_shape: int = 0
+
+    def __post_init__(self) -> None:
+        if self.points_per_shape < 0:
+            raise ValueError(f"points_per_shape must be >= 0 (0: every latent point), got {self.points_per_shape}")
 
     def __call__(self, net: PointPriorNet, h_mu: torch.Tensor, h_logvar: torch.Tensor, z_mu: torch.Tensor,
                  z_logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        n = h_mu.shape[1]
+        if 0 < self.points_per_shape < n:
+            pick = torch.rand((h_mu.shape[0], n), generator=generator).argsort(dim=1)[:, : self.points_per_shape]
+            rows = torch.arange(h_mu.shape[0])[:, None]
+            pick = pick.to(h_mu.device)
+            h_mu, h_logvar = h_mu[rows.to(h_mu.device), pick], h_logvar[rows.to(h_mu.device), pick]
         z = reparameterize(z_mu, z_logvar, generator) * self.z_scale  # (B, Dz)
         h = reparameterize(h_mu, h_logvar, generator) * self.h_scale  # (B, N, 3 + d)
         return DiffusionLoss(self.schedule, self.prediction_type)(net, h, z, generator=generator)

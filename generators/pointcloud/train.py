@@ -51,6 +51,7 @@ def stage_config(budget: StageBudget, max_steps: int | None, seed: int, mixed_pr
     steps = max_steps or budget.max_steps
     return TrainConfig(
         max_steps=steps, batch_size=budget.batch_size, learning_rate=budget.learning_rate,
+        lr_schedule=budget.lr_schedule,
         warmup_steps=min(200, max(1, steps // 10)), ema_decay=0.999,
         checkpoint_every=min(checkpoint_every or budget.checkpoint_every, steps), mixed_precision=mixed_precision,
         seed=seed, cpu=device == "cpu",
@@ -121,6 +122,15 @@ def encode_latents(model: LionModel, points: torch.Tensor, batch_size: int = 64)
     """Posterior parameters (z_mu, z_logvar, h_mu, h_logvar) of every training shape."""
     outs = [model.vae.encode(points[i:i + batch_size]) for i in range(0, len(points), batch_size)]
     return tuple(torch.cat([o[k] for o in outs]) for k in range(4))
+
+
+@torch.no_grad()
+def encode_point_latents(model: LionModel, points: torch.Tensor, z_mu: torch.Tensor,
+                         batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """q(h | x, z) parameters (h_mu, h_logvar) of every point of ``points`` (M, N, 3) given the shapes' ``z_mu``."""
+    outs = [model.vae.encode_points(points[i:i + batch_size], z_mu[i:i + batch_size])
+            for i in range(0, len(points), batch_size)]
+    return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
 
 
 def _run_stage(name: str, model: LionModel, module: nn.Module, loss: Callable, data: Any, config: TrainConfig,
@@ -201,10 +211,13 @@ def train_pointcloud(
     else:
         z_scale, h_scale = model.set_latent_scales(fixed)
     z_mu, z_logvar, h_mu, h_logvar = encode_latents(model, fixed)
+    if p.point_prior_points:  # every stored point's latent, given the same z, for random subsets per step
+        h_mu, h_logvar = encode_point_latents(model, points, z_mu)
     caption_ids = torch.arange(len(data.captions))
     run("global_prior", model.global_prior, GlobalPriorLoss(schedule, z_scale, data.captions, cond_drop_prob),
         (z_mu, z_logvar, torch.from_numpy(data.labels), caption_ids))
-    run("point_prior", model.point_prior, PointPriorLoss(schedule, z_scale, h_scale), (h_mu, h_logvar, z_mu, z_logvar))
+    run("point_prior", model.point_prior, PointPriorLoss(schedule, z_scale, h_scale, points_per_shape=p.point_prior_points),
+        (h_mu, h_logvar, z_mu, z_logvar))
 
     PointCloudGenerator(model, diffusion).save_pretrained(output_dir, dict(model.state_dict()))
     final = results["point_prior"]

@@ -197,3 +197,28 @@ def test_losses_read_in_groups_are_the_same_losses_in_the_same_order(tmp_path, m
     monkeypatch.setattr(training, "CPU_LOSS_READ_EVERY", 7)  # reads at 7, 10 (checkpoint), 17, 20, 23
     grouped = run(tmp_path / "b").losses
     assert len(grouped) == 23 and grouped == every_step
+
+
+def test_train_record_keeps_the_earlier_runs_of_a_folder(tmp_path):
+    """A folder resumed under another command keeps the first command under previous_runs; a rerun adds nothing."""
+    import json
+
+    from generators.core.training import TrainResult, write_train_record
+
+    def result(steps: int) -> TrainResult:
+        return TrainResult(steps=steps, resumed_from=0, losses=[1.0], seconds=2.0, samples_per_second=1.0,
+                           peak_memory_mb=None)
+
+    config = TrainConfig(max_steps=10)
+    write_train_record(tmp_path, "train --preset short", config, result(6), {"preset": "short", "other": 1})
+    first = json.loads((tmp_path / "training.json").read_text())
+    assert "previous_runs" not in first
+    write_train_record(tmp_path, "train --preset long", config, result(10), {"preset": "long"})
+    write_train_record(tmp_path, "train --preset long", config, result(10), {"preset": "long"})  # same run again
+    record = json.loads((tmp_path / "training.json").read_text())
+    assert record["command"] == "train --preset long" and record["steps"] == 10
+    assert record["previous_runs"] == [{"command": "train --preset short", "steps": 6, "seconds_this_run": 2.0,
+                                        "preset": "short"}]
+    (tmp_path / "training.json").write_text("{broken")  # an unreadable old record is replaced, not fatal
+    write_train_record(tmp_path, "train --preset long", config, result(10))
+    assert "previous_runs" not in json.loads((tmp_path / "training.json").read_text())

@@ -127,3 +127,68 @@ def test_bad_keep_stages(tiny_checkpoint, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="categories .* differ from the training data's"):
         train_pointcloud(tmp_path / "f", "tiny-other", init_checkpoint=tiny_checkpoint, keep_stages=("vae",),
                          max_steps=1, progress=False)
+
+
+def test_point_prior_subsets_are_random_per_step_and_cover_every_stored_point():
+    """points_per_shape: each shape's batch holds that many of its latent points, drawn afresh by the generator."""
+    from generators.core.schedules import NoiseSchedule
+    from generators.pointcloud.losses import PointPriorLoss
+
+    seen: list[torch.Tensor] = []
+
+    def net(h, t, z):  # records the noisy latents it is given; predicts zero noise
+        seen.append(h.detach().clone())
+        return torch.zeros_like(h)
+
+    schedule = NoiseSchedule.create("linear", 1000)
+    b, n = 3, 40
+    h_mu = torch.arange(b * n, dtype=torch.float32).view(b, n, 1).expand(b, n, 4).contiguous()
+    h_logvar = torch.full_like(h_mu, -60.0)  # std ~1e-13: the means themselves
+    z = torch.zeros(b, 8)
+    loss = PointPriorLoss(schedule, 1.0, 1.0, points_per_shape=10)
+    for step in range(2):
+        loss(net, h_mu, h_logvar, z, z.clone(), generator=torch.Generator().manual_seed(step))
+    assert seen[0].shape == (b, 10, 4)
+    assert not torch.equal(seen[0], seen[1])  # a new draw each step
+    again: list[torch.Tensor] = []
+    PointPriorLoss(schedule, 1.0, 1.0, points_per_shape=10)(lambda h, t, z: again.append(h) or torch.zeros_like(h),
+                                                            h_mu, h_logvar, z, z.clone(), generator=torch.Generator().manual_seed(0))
+    assert torch.equal(again[0], seen[0])  # the same generator, the same subsets and noise
+    full: list[torch.Tensor] = []
+    PointPriorLoss(schedule, 1.0, 1.0, points_per_shape=n)(lambda h, t, z: full.append(h) or torch.zeros_like(h),
+                                                           h_mu, h_logvar, z, z.clone(), generator=torch.Generator().manual_seed(0))
+    assert full[0].shape == (b, n, 4)  # asking for every point keeps them all
+    with pytest.raises(ValueError, match="points_per_shape must be >= 0"):
+        PointPriorLoss(schedule, 1.0, 1.0, points_per_shape=-1)
+
+
+def test_subsets_preset_trains_its_point_prior_on_every_stored_point(tiny_checkpoint, tmp_path, monkeypatch):
+    """point_prior_points and a cosine schedule, with the VAE and global prior kept: the record shows both."""
+    seen: list[int] = []
+    original = train_module.PointPriorLoss.__call__
+
+    def spy(self, net, h_mu, *args, **kwargs):
+        seen.append(h_mu.shape[1])
+        return original(self, net, h_mu, *args, **kwargs)
+
+    monkeypatch.setattr(train_module.PointPriorLoss, "__call__", spy)
+    tiny = PRESETS["tiny"]
+    monkeypatch.setitem(PRESETS, "tiny-subsets", replace(tiny, point_prior_points=16, point_prior=replace(
+        tiny.point_prior, lr_schedule="cosine")))
+    out = tmp_path / "subsets"
+    train_pointcloud(out, "tiny-subsets", max_steps=2, progress=False, init_checkpoint=tiny_checkpoint,
+                     keep_stages=("vae", "global_prior"))
+    assert seen == [2 * tiny.num_points] * 2  # latents of all stored points reach the loss, which subsamples them
+    record = json.loads((out / "training.json").read_text())
+    assert record["preset_config"]["point_prior_points"] == 16
+    assert record["stages"]["point_prior"]["train_config"]["lr_schedule"] == "cosine"
+    cloud = PointCloudGenerator.from_pretrained(out)(label="chair", num_points=50, num_inference_steps=2).points[0]
+    assert cloud.shape == (50, 3) and np.isfinite(cloud).all()
+
+
+def test_sharp_long_and_subsets_presets_differ_from_sharp_only_in_the_point_prior():
+    sharp, long, subsets = (get_preset(f"small-fixed-h-sharp{s}") for s in ("", "-long", "-subsets"))
+    assert long.point_prior.max_steps == 14000 and long.point_prior.lr_schedule == "cosine"
+    assert replace(long, point_prior=sharp.point_prior) == sharp  # a finished sharp folder resumes into it
+    assert subsets.point_prior_points == 128 and subsets.point_prior.batch_size == 64
+    assert replace(subsets, point_prior=sharp.point_prior, point_prior_points=0) == sharp
