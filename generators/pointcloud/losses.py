@@ -122,9 +122,9 @@ class PointPriorLoss:
         n = h_mu.shape[1]
         if 0 < self.points_per_shape < n:
             pick = torch.rand((h_mu.shape[0], n), generator=generator).argsort(dim=1)[:, : self.points_per_shape]
-            rows = torch.arange(h_mu.shape[0])[:, None]
-            pick = pick.to(h_mu.device)
-            h_mu, h_logvar = h_mu[rows.to(h_mu.device), pick], h_logvar[rows.to(h_mu.device), pick]
+            pick = pick.to(h_mu.device)  # (B, k) indices of each shape's subset
+            rows = torch.arange(h_mu.shape[0], device=h_mu.device)[:, None]
+            h_mu, h_logvar = h_mu[rows, pick], h_logvar[rows, pick]
         z = reparameterize(z_mu, z_logvar, generator) * self.z_scale  # (B, Dz)
         h = reparameterize(h_mu, h_logvar, generator) * self.h_scale  # (B, N, 3 + d)
         return DiffusionLoss(self.schedule, self.prediction_type)(net, h, z, generator=generator)
