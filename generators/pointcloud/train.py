@@ -118,10 +118,10 @@ def training_data(preset: PointCloudPreset, seed: int, data_root: str | os.PathL
 
 
 @torch.no_grad()
-def encode_latents(model: LionModel, points: torch.Tensor, batch_size: int = 64) -> tuple[torch.Tensor, ...]:
-    """Posterior parameters (z_mu, z_logvar, h_mu, h_logvar) of every training shape."""
-    outs = [model.vae.encode(points[i:i + batch_size]) for i in range(0, len(points), batch_size)]
-    return tuple(torch.cat([o[k] for o in outs]) for k in range(4))
+def encode_global_latents(model: LionModel, points: torch.Tensor, batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """q(z | x) parameters (z_mu, z_logvar) of every training shape."""
+    outs = [model.vae.global_encoder(points[i:i + batch_size]) for i in range(0, len(points), batch_size)]
+    return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
 
 
 @torch.no_grad()
@@ -210,9 +210,10 @@ def train_pointcloud(
         z_scale, h_scale = float(model.z_scale), float(model.h_scale)
     else:
         z_scale, h_scale = model.set_latent_scales(fixed)
-    z_mu, z_logvar, h_mu, h_logvar = encode_latents(model, fixed)
-    if p.point_prior_points:  # every stored point's latent, given the same z, for random subsets per step
-        h_mu, h_logvar = encode_point_latents(model, points, z_mu)
+    z_mu, z_logvar = encode_global_latents(model, fixed)
+    # h given the posterior mean of z (PointVAE.encode); with point_prior_points every stored point's latent,
+    # for random subsets per step
+    h_mu, h_logvar = encode_point_latents(model, points if p.point_prior_points else fixed, z_mu)
     caption_ids = torch.arange(len(data.captions))
     run("global_prior", model.global_prior, GlobalPriorLoss(schedule, z_scale, data.captions, cond_drop_prob),
         (z_mu, z_logvar, torch.from_numpy(data.labels), caption_ids))
