@@ -125,6 +125,14 @@ PRESETS["small-fixed-h-sharp-subsets"] = replace(
     PRESETS["small-fixed-h-sharp-long"], point_prior_points=128,
     point_prior=replace(PRESETS["small-fixed-h-sharp-long"].point_prior, batch_size=64))
 
+# "small-fixed-h-sharp-subsets" with the point prior's cosine stretched to 30,000 steps: VAE and global prior
+# unchanged, so a finished small-fixed-h-sharp-subsets folder resumes into it at step 14,000, where the
+# stretched cosine puts the learning rate back at 57 % of its peak (a warm restart, SGDR, Loshchilov &
+# Hutter 2017) and decays it to 5 % again at 30,000. The longer schedule is what moved the point prior before.
+PRESETS["small-fixed-h-sharp-subsets-long"] = replace(
+    PRESETS["small-fixed-h-sharp-subsets"],
+    point_prior=replace(PRESETS["small-fixed-h-sharp-subsets"].point_prior, max_steps=30000))
+
 
 def get_preset(name: str) -> PointCloudPreset:
     """The preset called ``name``; a ValueError lists the known ones."""

@@ -192,3 +192,6 @@ def test_sharp_long_and_subsets_presets_differ_from_sharp_only_in_the_point_prio
     assert replace(long, point_prior=sharp.point_prior) == sharp  # a finished sharp folder resumes into it
     assert subsets.point_prior_points == 128 and subsets.point_prior.batch_size == 64
     assert replace(subsets, point_prior=sharp.point_prior, point_prior_points=0) == sharp
+    stretched = get_preset("small-fixed-h-sharp-subsets-long")  # a finished subsets folder resumes into it
+    assert stretched.point_prior.max_steps == 30000
+    assert replace(stretched, point_prior=subsets.point_prior) == subsets
