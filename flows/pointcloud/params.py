@@ -15,7 +15,7 @@ RefineMethod = Literal["closing", "poisson"]
 PointCloudPresetName = Literal["tiny", "small", "small-fixed-h", "small-fixed-h-long", "small-fixed-h-wide",
                               "small-local", "small-local-prior", "small-fixed-h-sharp",
                               "small-fixed-h-sharp-long", "small-fixed-h-sharp-subsets",
-                              "small-fixed-h-sharp-subsets-long", "base"]
+                              "small-fixed-h-sharp-subsets-long", "small-fixed-h-sharp-subsets-xlong", "base"]
 StageName = Literal["vae", "global_prior", "point_prior"]
 # The object each room type of the brief gets (the issue's room-objects step).
 ROOM_OBJECTS: dict[str, str] = {
@@ -43,8 +43,8 @@ class TrainPointCloudParams(FlowParams):
         "context in the VAE and the point prior), small-local-prior (small-fixed-h-wide with that context in the point prior "
         "only), small-fixed-h-sharp (small-fixed-h-wide with the latent points' spread 0.06 instead of 0.1), small-fixed-h-sharp-long (its point prior trained 14,000 steps with a cosine "
         "learning-rate decay), small-fixed-h-sharp-subsets (that prior on batches of 64 shapes x 128 random latent "
-        "points: the shipped checkpoint), small-fixed-h-sharp-subsets-long (that prior's cosine stretched to "
-        "30,000 steps), base (GPU)")
+        "points), small-fixed-h-sharp-subsets-long (that prior's cosine stretched to 30,000 steps: the shipped "
+        "checkpoint), small-fixed-h-sharp-subsets-xlong (stretched again, to 50,000), base (GPU)")
     max_steps: int | None = Field(None, ge=1, le=1_000_000, description="override every stage's number of steps")
     seed: int = seed_field()
     mixed_precision: MixedPrecision = "no"

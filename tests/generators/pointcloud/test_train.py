@@ -195,3 +195,5 @@ def test_sharp_long_and_subsets_presets_differ_from_sharp_only_in_the_point_prio
     stretched = get_preset("small-fixed-h-sharp-subsets-long")  # a finished subsets folder resumes into it
     assert stretched.point_prior.max_steps == 30000
     assert replace(stretched, point_prior=subsets.point_prior) == subsets
+    again = get_preset("small-fixed-h-sharp-subsets-xlong")  # and a finished subsets-long folder into this
+    assert again.point_prior.max_steps == 50000 and replace(again, point_prior=subsets.point_prior) == subsets
