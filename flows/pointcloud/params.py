@@ -15,7 +15,8 @@ RefineMethod = Literal["closing", "poisson"]
 PointCloudPresetName = Literal["tiny", "small", "small-fixed-h", "small-fixed-h-long", "small-fixed-h-wide",
                               "small-local", "small-local-prior", "small-fixed-h-sharp",
                               "small-fixed-h-sharp-long", "small-fixed-h-sharp-subsets",
-                              "small-fixed-h-sharp-subsets-long", "small-fixed-h-sharp-subsets-xlong", "base"]
+                              "small-fixed-h-sharp-subsets-long", "small-fixed-h-sharp-subsets-xlong",
+                              "small-fixed-h-sharp-annealed", "base"]
 StageName = Literal["vae", "global_prior", "point_prior"]
 # The object each room type of the brief gets (the issue's room-objects step).
 ROOM_OBJECTS: dict[str, str] = {
@@ -44,16 +45,20 @@ class TrainPointCloudParams(FlowParams):
         "only), small-fixed-h-sharp (small-fixed-h-wide with the latent points' spread 0.06 instead of 0.1), small-fixed-h-sharp-long (its point prior trained 14,000 steps with a cosine "
         "learning-rate decay), small-fixed-h-sharp-subsets (that prior on batches of 64 shapes x 128 random latent "
         "points), small-fixed-h-sharp-subsets-long (that prior's cosine stretched to 30,000 steps: the shipped "
-        "checkpoint), small-fixed-h-sharp-subsets-xlong (stretched again, to 50,000), base (GPU)")
+        "checkpoint), small-fixed-h-sharp-subsets-xlong (stretched again, to 50,000), small-fixed-h-sharp-annealed (a fine-tune of "
+        "a finished xlong folder with --finetune-stages: the VAE annealed on a cosine, then both priors over it), "
+        "base (GPU)")
     max_steps: int | None = Field(None, ge=1, le=1_000_000, description="override every stage's number of steps")
     seed: int = seed_field()
     mixed_precision: MixedPrecision = "no"
     checkpoint_every: int | None = Field(None, ge=1, le=1_000_000, description="steps between resumable checkpoints")
     device: str | None = Field(None, pattern=DEVICE_PATTERN, description="cpu, cuda or cuda:N (default: automatic)")
     data_root: str | None = Field(None, description="a PointFlow ShapeNet folder instead of the procedural shapes")
-    init_checkpoint: str | None = Field(None, description="a published folder to take the kept stages from")
+    init_checkpoint: str | None = Field(None, description="a published folder to take the kept or fine-tuned stages from")
     keep_stages: list[StageName] = Field(default_factory=list, max_length=3, description="stages taken finished from "
                                          "init_checkpoint (their configuration must be the preset's); the rest train")
+    finetune_stages: list[StageName] = Field(default_factory=list, max_length=3, description="stages that start from "
+                                             "init_checkpoint's weights and train their preset budget (fine-tuning)")
     out_dir: str = Field("outputs/checkpoints/pointcloud-shapes", description="checkpoint folder (resumes)")
     output_root: str = Field("outputs", description="run folders are created here")
 

@@ -28,7 +28,7 @@ def train_task(params: TrainPointCloudParams, command: str = "") -> dict[str, An
     result = train_pointcloud(params.out_dir, params.preset, params.max_steps, params.seed, params.mixed_precision,
                               params.checkpoint_every, params.device, command=command, progress=False,
                               data_root=params.data_root, init_checkpoint=params.init_checkpoint,
-                              keep_stages=tuple(params.keep_stages))
+                              keep_stages=tuple(params.keep_stages), finetune_stages=tuple(params.finetune_stages))
     return {"checkpoint": str(Path(params.out_dir).resolve()), "steps": result.steps,
             "resumed_from": result.resumed_from, "seconds": round(result.seconds, 2)}
 

@@ -65,21 +65,30 @@ def load_ema(module: nn.Module, stage_dir: Path) -> None:
     module.load_state_dict(state, strict=True)
 
 
-def check_keep_stages(keep_stages: tuple[str, ...] | list[str], init_checkpoint: object) -> tuple[str, ...]:
-    """Validate ``keep_stages``: known names, a folder to keep them from, and no prior kept over a new VAE."""
-    keep = tuple(dict.fromkeys(keep_stages))
-    unknown = [s for s in keep if s not in STAGES]
-    if unknown:
-        raise ValueError(f"keep_stages must name stages among {STAGES}, got {unknown}")
-    if keep and init_checkpoint is None:
-        raise ValueError("keep_stages needs init_checkpoint: the published folder the kept stages come from")
-    if init_checkpoint is not None and not keep:
-        raise ValueError("init_checkpoint is only read for keep_stages; name the stages to keep (e.g. vae global_prior)")
+def check_keep_stages(keep_stages: tuple[str, ...] | list[str], init_checkpoint: object,
+                      finetune_stages: tuple[str, ...] | list[str] = ()) -> tuple[str, ...]:
+    """Validate ``keep_stages`` and ``finetune_stages``: known names, a folder to take them from, no stage in both,
+    and no prior kept over a VAE that trains (retrained or fine-tuned: its latents move under the prior)."""
+    keep, tune = tuple(dict.fromkeys(keep_stages)), tuple(dict.fromkeys(finetune_stages))
+    for name, stages in (("keep_stages", keep), ("finetune_stages", tune)):
+        unknown = [s for s in stages if s not in STAGES]
+        if unknown:
+            raise ValueError(f"{name} must name stages among {STAGES}, got {unknown}")
+        if stages and init_checkpoint is None:
+            raise ValueError(f"{name} needs init_checkpoint: the published folder the "
+                             f"{'kept' if name == 'keep_stages' else 'fine-tuned'} stages come from")
+    both = [s for s in keep if s in tune]
+    if both:
+        raise ValueError(f"keep_stages and finetune_stages both name {both}; a stage is either kept as it is "
+                         "or fine-tuned, so name it in one of them")
+    if init_checkpoint is not None and not keep and not tune:
+        raise ValueError("init_checkpoint is only read for keep_stages or finetune_stages; name the stages to keep "
+                         "(e.g. vae global_prior) or to fine-tune")
     if set(keep) == set(STAGES):
         raise ValueError("keep_stages names every stage, which leaves nothing to train; copy the folder instead")
     if keep and "vae" not in keep:
         raise ValueError(f"keep_stages {list(keep)} keeps a prior but retrains the VAE, whose latents the priors model; "
-                         "add vae to keep_stages or keep nothing")
+                         "add vae to keep_stages, or fine-tune the prior with finetune_stages, or keep nothing")
     return keep
 
 
@@ -87,24 +96,28 @@ def _public_config(module: nn.Module) -> dict[str, Any]:
     return {k: v for k, v in dict(module.config).items() if not k.startswith("_")}
 
 
-def load_kept_stages(model: LionModel, init_checkpoint: str | os.PathLike, keep: tuple[str, ...]) -> None:
-    """Copy the weights of the stages in ``keep`` (and, with the VAE, its latent scales) from a published folder.
+def load_kept_stages(model: LionModel, init_checkpoint: str | os.PathLike, keep: tuple[str, ...],
+                     finetune: tuple[str, ...] = ()) -> None:
+    """Copy the weights of the stages in ``keep`` and ``finetune`` (and, with a kept VAE, its latent scales) from a
+    published folder; the kept ones are frozen, the fine-tuned ones then train from these weights.
 
-    Every kept stage must have the same configuration in the folder and in the preset, and the folder the same
-    categories, so the kept networks are exactly those the preset would have trained.
+    Every such stage must have the same configuration in the folder and in the preset, and the folder the same
+    categories, so the copied networks are exactly those the preset would have trained.
     """
     init = PointCloudGenerator.from_pretrained(Path(init_checkpoint)).model
     if init.categories != model.categories:
         raise ValueError(f"init_checkpoint's categories {init.categories} differ from the training data's "
-                         f"{model.categories}; keep stages only from a folder trained on the same categories")
-    for stage in keep:
+                         f"{model.categories}; take stages only from a folder trained on the same categories")
+    for stage in keep + finetune:
+        option = "keep_stages" if stage in keep else "finetune_stages"
         mine, theirs = _public_config(getattr(model, stage)), _public_config(getattr(init, stage))
         if mine != theirs:
             diff = {k: (theirs.get(k), mine.get(k)) for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)}
-            raise ValueError(f"keep_stages: the {stage} of {init_checkpoint} differs from the preset's "
-                             f"(folder, preset): {diff}; keep only the stages the preset shares with that folder")
+            raise ValueError(f"{option}: the {stage} of {init_checkpoint} differs from the preset's "
+                             f"(folder, preset): {diff}; name only the stages the preset shares with that folder")
         getattr(model, stage).load_state_dict(getattr(init, stage).state_dict(), strict=True)
-        getattr(model, stage).eval()
+        if stage in keep:
+            getattr(model, stage).eval()
     if "vae" in keep:
         model.z_scale.copy_(init.z_scale)
         model.h_scale.copy_(init.h_scale)
@@ -163,6 +176,7 @@ def train_pointcloud(
     cond_drop_prob: float = 0.1,
     init_checkpoint: str | os.PathLike | None = None,
     keep_stages: tuple[str, ...] | list[str] = (),
+    finetune_stages: tuple[str, ...] | list[str] = (),
 ) -> TrainResult:
     """Train the VAE, then the global prior, then the point prior; ``output_dir`` becomes a generator folder.
 
@@ -177,11 +191,14 @@ def train_pointcloud(
         init_checkpoint, keep_stages: take the stages named in ``keep_stages`` (e.g. ``("vae", "global_prior")``)
             finished from the published folder ``init_checkpoint`` and train only the others; the kept stages'
             configurations must be the preset's.
+        finetune_stages: stages that start from ``init_checkpoint``'s weights instead of the seed's and then train
+            their preset budget, from step 0 with a fresh optimizer (fine-tuning). A fine-tuned VAE moves the latents, so the priors over it must train or be fine-tuned too, not be kept.
     Returns:
         The point prior's TrainResult; ``training.json`` records every stage.
     """
     p = get_preset(preset)
-    keep = check_keep_stages(keep_stages, init_checkpoint)
+    keep = check_keep_stages(keep_stages, init_checkpoint, finetune_stages)
+    tune = tuple(dict.fromkeys(finetune_stages))
     output_dir = Path(output_dir)
     data = training_data(p, seed, data_root)
     points = torch.from_numpy(data.points)
@@ -194,8 +211,8 @@ def train_pointcloud(
     t0 = time.perf_counter()
 
     configs = {s: stage_config(getattr(p, s), *args) for s in STAGES}
-    if keep:
-        load_kept_stages(model, init_checkpoint, keep)  # type: ignore[arg-type]
+    if keep or tune:
+        load_kept_stages(model, init_checkpoint, keep, tune)  # type: ignore[arg-type]
 
     def run(name: str, module: nn.Module, loss: Callable, batches: Any) -> None:
         if name in keep:
@@ -226,7 +243,8 @@ def train_pointcloud(
                        configs["point_prior"], final, {
                            "preset": preset, "preset_config": asdict(p), "seconds_total_this_run": round(time.perf_counter() - t0, 1),
                            "stages": {s: {"kept_from": str(init_checkpoint)} if s in keep else
-                                      {"train_config": asdict(configs[s]), "steps": r.steps, "resumed_from": r.resumed_from,
+                                      {**({"finetuned_from": str(init_checkpoint)} if s in tune else {}),
+                                       "train_config": asdict(configs[s]), "steps": r.steps, "resumed_from": r.resumed_from,
                                        "seconds_this_run": round(r.seconds, 1),
                                        "final_loss_mean_last_100": float(np.mean(r.losses[-100:])) if r.losses else None}
                                       for s, r in results.items()},

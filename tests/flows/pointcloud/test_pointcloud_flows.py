@@ -64,14 +64,16 @@ def test_generate_and_evaluate_flows(trained):
 
 
 def test_train_flow_keeps_stages_and_evaluate_flow_breaks_down(trained, tmp_path):
-    """--init-checkpoint/--keep-stages and --breakdown reach the family's functions through the flows."""
+    """--init-checkpoint/--keep-stages/--finetune-stages and --breakdown reach the family's functions through the flows."""
     result, root = trained
     params = TrainPointCloudParams(preset="tiny", max_steps=2, out_dir=str(tmp_path / "prior"), output_root=str(root / "runs"),
-                                   init_checkpoint=result["checkpoint"], keep_stages=["vae", "global_prior"])
+                                   init_checkpoint=result["checkpoint"], keep_stages=["vae", "global_prior"],
+                                   finetune_stages=["point_prior"])
     again = train_pointcloud_flow(params)
     record = json.loads((Path(again["checkpoint"]) / "training.json").read_text())
     assert record["stages"]["global_prior"] == {"kept_from": result["checkpoint"]}
     assert record["stages"]["point_prior"]["steps"] == 2
+    assert record["stages"]["point_prior"]["finetuned_from"] == result["checkpoint"]
     metrics = evaluate_pointcloud_flow(EvaluatePointCloudParams(
         checkpoint=again["checkpoint"], per_category=2, num_points=48, emd_points=0, refine_per_category=0,
         num_inference_steps=2, breakdown=True, output_root=str(root / "runs")))["metrics"]
@@ -79,6 +81,8 @@ def test_train_flow_keeps_stages_and_evaluate_flow_breaks_down(trained, tmp_path
     assert set(metrics["breakdown_mean"]) == {"real", "reconstruction", "point_prior"}
     with pytest.raises(ValueError, match="keep_stages"):
         TrainPointCloudParams(keep_stages=["decoder"])
+    with pytest.raises(ValueError, match="finetune_stages"):
+        TrainPointCloudParams(finetune_stages=["decoder"])
 
 
 def test_composed_steps_make_room_objects_and_previews(trained, tmp_path):

@@ -107,6 +107,48 @@ def test_kept_stages_come_from_the_folder_and_only_the_rest_train(tiny_checkpoin
     assert float(new.h_scale) == float(old.h_scale) and float(new.z_scale) == float(old.z_scale)
 
 
+def test_finetuned_stages_start_from_the_folder_and_train(tiny_checkpoint, tmp_path, monkeypatch):
+    """--finetune-stages vae point_prior: those start from the folder's weights and train; the global prior from the seed."""
+    started: dict[str, dict[str, torch.Tensor]] = {}
+    run_stage = train_module._run_stage
+
+    def spy(name, model, module, *args, **kwargs):
+        started[name] = {k: v.clone() for k, v in module.state_dict().items()}
+        return run_stage(name, model, module, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "_run_stage", spy)
+    out = tmp_path / "finetuned"
+    train_pointcloud(out, "tiny", max_steps=2, progress=False, init_checkpoint=tiny_checkpoint,
+                     finetune_stages=("vae", "point_prior"))
+    old, new = PointCloudGenerator.from_pretrained(tiny_checkpoint).model, PointCloudGenerator.from_pretrained(out).model
+    for stage in ("vae", "point_prior"):
+        theirs = getattr(old, stage).state_dict()
+        assert all(torch.equal(started[stage][k], theirs[k]) for k in theirs)  # started from the folder
+        mine = getattr(new, stage).state_dict()
+        assert not all(torch.equal(mine[k], theirs[k]) for k in theirs)  # and trained
+    theirs = old.global_prior.state_dict()
+    assert not all(torch.equal(started["global_prior"][k], theirs[k]) for k in theirs)  # from the seed
+    record = json.loads((out / "training.json").read_text())
+    assert record["stages"]["vae"]["finetuned_from"] == str(tiny_checkpoint)
+    assert record["stages"]["point_prior"]["finetuned_from"] == str(tiny_checkpoint)
+    assert record["stages"]["vae"]["steps"] == 2 and "finetuned_from" not in record["stages"]["global_prior"]
+    assert sorted(p.name for p in (out / "stages").iterdir()) == ["global_prior", "point_prior", "vae"]
+
+
+def test_bad_finetune_stages(tiny_checkpoint, tmp_path):
+    with pytest.raises(ValueError, match="finetune_stages needs init_checkpoint"):
+        train_pointcloud(tmp_path / "a", "tiny", finetune_stages=("vae",), progress=False)
+    with pytest.raises(ValueError, match="finetune_stages must name stages"):
+        train_pointcloud(tmp_path / "b", "tiny", init_checkpoint=tiny_checkpoint, finetune_stages=("decoder",))
+    with pytest.raises(ValueError, match="both name \\['vae'\\]"):
+        train_pointcloud(tmp_path / "c", "tiny", init_checkpoint=tiny_checkpoint, keep_stages=("vae",),
+                         finetune_stages=("vae",))
+    # a prior kept over a VAE that is fine-tuned would model latents that have moved
+    with pytest.raises(ValueError, match="retrains the VAE"):
+        train_pointcloud(tmp_path / "d", "tiny", init_checkpoint=tiny_checkpoint, keep_stages=("global_prior",),
+                         finetune_stages=("vae",))
+
+
 def test_bad_keep_stages(tiny_checkpoint, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="keep_stages needs init_checkpoint"):
         train_pointcloud(tmp_path / "a", "tiny", keep_stages=("vae",), progress=False)
@@ -197,3 +239,19 @@ def test_sharp_long_and_subsets_presets_differ_from_sharp_only_in_the_point_prio
     assert replace(stretched, point_prior=subsets.point_prior) == subsets
     again = get_preset("small-fixed-h-sharp-subsets-xlong")  # and a finished subsets-long folder into this
     assert again.point_prior.max_steps == 50000 and replace(again, point_prior=subsets.point_prior) == subsets
+
+
+def test_annealed_preset_is_a_finetune_of_xlong_with_the_same_networks():
+    """Only budgets change, so every stage of a finished xlong folder can be fine-tuned into it."""
+    xlong, annealed = get_preset("small-fixed-h-sharp-subsets-xlong"), get_preset("small-fixed-h-sharp-annealed")
+    same_budgets = replace(annealed, vae=xlong.vae, global_prior=xlong.global_prior, point_prior=xlong.point_prior)
+    assert same_budgets == xlong
+    for stage in ("vae", "global_prior", "point_prior"):
+        budget = getattr(annealed, stage)
+        assert budget.lr_schedule == "cosine" and budget.learning_rate < getattr(xlong, stage).learning_rate
+    assert build_model_configs(annealed) == build_model_configs(xlong)
+
+
+def build_model_configs(preset):
+    model = train_module.build_model(preset)
+    return {stage: dict(getattr(model, stage).config) for stage in train_module.STAGES}
