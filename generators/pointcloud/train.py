@@ -66,9 +66,13 @@ def load_ema(module: nn.Module, stage_dir: Path) -> None:
 
 
 def check_keep_stages(keep_stages: tuple[str, ...] | list[str], init_checkpoint: object,
-                      finetune_stages: tuple[str, ...] | list[str] = ()) -> tuple[str, ...]:
+                      finetune_stages: tuple[str, ...] | list[str] = ()) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Validate ``keep_stages`` and ``finetune_stages``: known names, a folder to take them from, no stage in both,
-    and no prior kept over a VAE that trains (retrained or fine-tuned: its latents move under the prior)."""
+    and no prior kept over a VAE that trains (retrained or fine-tuned: its latents move under the prior).
+
+    Returns:
+        The kept and the fine-tuned stages, each without repeats.
+    """
     keep, tune = tuple(dict.fromkeys(keep_stages)), tuple(dict.fromkeys(finetune_stages))
     for name, stages in (("keep_stages", keep), ("finetune_stages", tune)):
         unknown = [s for s in stages if s not in STAGES]
@@ -89,7 +93,7 @@ def check_keep_stages(keep_stages: tuple[str, ...] | list[str], init_checkpoint:
     if keep and "vae" not in keep:
         raise ValueError(f"keep_stages {list(keep)} keeps a prior but retrains the VAE, whose latents the priors model; "
                          "add vae to keep_stages, or fine-tune the prior with finetune_stages, or keep nothing")
-    return keep
+    return keep, tune
 
 
 def _public_config(module: nn.Module) -> dict[str, Any]:
@@ -192,13 +196,13 @@ def train_pointcloud(
             finished from the published folder ``init_checkpoint`` and train only the others; the kept stages'
             configurations must be the preset's.
         finetune_stages: stages that start from ``init_checkpoint``'s weights instead of the seed's and then train
-            their preset budget, from step 0 with a fresh optimizer (fine-tuning). A fine-tuned VAE moves the latents, so the priors over it must train or be fine-tuned too, not be kept.
+            their preset budget, from step 0 with a fresh optimizer (fine-tuning). A fine-tuned VAE moves the
+            latents, so the priors over it must train or be fine-tuned too, not be kept.
     Returns:
         The point prior's TrainResult; ``training.json`` records every stage.
     """
     p = get_preset(preset)
-    keep = check_keep_stages(keep_stages, init_checkpoint, finetune_stages)
-    tune = tuple(dict.fromkeys(finetune_stages))
+    keep, tune = check_keep_stages(keep_stages, init_checkpoint, finetune_stages)
     output_dir = Path(output_dir)
     data = training_data(p, seed, data_root)
     points = torch.from_numpy(data.points)
