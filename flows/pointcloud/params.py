@@ -45,8 +45,8 @@ class TrainPointCloudParams(FlowParams):
         "only), small-fixed-h-sharp (small-fixed-h-wide with the latent points' spread 0.06 instead of 0.1), small-fixed-h-sharp-long (its point prior trained 14,000 steps with a cosine "
         "learning-rate decay), small-fixed-h-sharp-subsets (that prior on batches of 64 shapes x 128 random latent "
         "points), small-fixed-h-sharp-subsets-long (that prior's cosine stretched to 30,000 steps), "
-        "small-fixed-h-sharp-subsets-xlong (stretched again, to 50,000: the shipped checkpoint), small-fixed-h-sharp-annealed (a fine-tune of "
-        "a finished xlong folder with --finetune-stages: the VAE annealed on a cosine, then both priors over it), "
+        "small-fixed-h-sharp-subsets-xlong (stretched again, to 50,000), small-fixed-h-sharp-annealed (a fine-tune of "
+        "a finished xlong folder with --finetune-stages: the VAE annealed on a cosine, then both priors over it: the shipped checkpoint), "
         "base (GPU)")
     max_steps: int | None = Field(None, ge=1, le=1_000_000, description="override every stage's number of steps")
     seed: int = seed_field()
