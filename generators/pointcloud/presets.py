@@ -42,6 +42,7 @@ class PointCloudPreset:
     local_k: int = 0           # kNN local context in the VAE and the point prior (0: per point); see LocalEdge
     point_local_k: int | None = None  # the point prior's own k (None: local_k), so the prior alone can change
     point_prior_points: int = 0  # latent points per shape in a point-prior batch, drawn from all stored ones (0: a fixed num_points)
+    finetune_of: str | None = None  # budgets of a fine-tune of a finished folder of this preset (None: from scratch)
 
 
 PRESETS: dict[str, PointCloudPreset] = {
@@ -156,6 +157,7 @@ PRESETS["small-fixed-h-sharp-subsets-xlong"] = replace(
 # generated mean 1-NNA-CD 0.652 (worst 0.844 shelf), COV-CD 0.545 (worst 0.469): the shipped checkpoint.
 PRESETS["small-fixed-h-sharp-annealed"] = replace(
     PRESETS["small-fixed-h-sharp-subsets-xlong"],
+    finetune_of="small-fixed-h-sharp-subsets-xlong",
     vae=StageBudget(4000, 16, 3e-4, 500, "cosine"),
     global_prior=StageBudget(4000, 128, 3e-4, 1000, "cosine"),
     point_prior=replace(PRESETS["small-fixed-h-sharp-subsets-xlong"].point_prior, max_steps=10000, learning_rate=3e-4))

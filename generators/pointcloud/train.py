@@ -203,6 +203,11 @@ def train_pointcloud(
     """
     p = get_preset(preset)
     keep, tune = check_keep_stages(keep_stages, init_checkpoint, finetune_stages)
+    untuned = [stage for stage in STAGES if stage not in keep and stage not in tune]
+    if p.finetune_of is not None and untuned:
+        raise ValueError(f"preset {preset!r} has the budgets of a fine-tune of a finished {p.finetune_of!r} folder, "
+                         f"too short to train {untuned} from scratch; pass --init-checkpoint that folder and name "
+                         f"{untuned} in finetune_stages (or keep_stages)")
     output_dir = Path(output_dir)
     data = training_data(p, seed, data_root)
     points = torch.from_numpy(data.points)

@@ -135,7 +135,7 @@ def test_finetuned_stages_start_from_the_folder_and_train(tiny_checkpoint, tmp_p
     assert sorted(p.name for p in (out / "stages").iterdir()) == ["global_prior", "point_prior", "vae"]
 
 
-def test_bad_finetune_stages(tiny_checkpoint, tmp_path):
+def test_bad_finetune_stages(tiny_checkpoint, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="finetune_stages needs init_checkpoint"):
         train_pointcloud(tmp_path / "a", "tiny", finetune_stages=("vae",), progress=False)
     with pytest.raises(ValueError, match="finetune_stages must name stages"):
@@ -147,6 +147,17 @@ def test_bad_finetune_stages(tiny_checkpoint, tmp_path):
     with pytest.raises(ValueError, match="retrains the VAE"):
         train_pointcloud(tmp_path / "d", "tiny", init_checkpoint=tiny_checkpoint, keep_stages=("global_prior",),
                          finetune_stages=("vae",))
+    # a fine-tune preset's short budgets are refused for a stage that would train from scratch, naming it
+    monkeypatch.setitem(PRESETS, "tiny-ft", replace(PRESETS["tiny"], finetune_of="tiny"))
+    with pytest.raises(ValueError, match="fine-tune of a finished 'tiny' folder.*\\['global_prior'\\]"):
+        train_pointcloud(tmp_path / "e", "tiny-ft", init_checkpoint=tiny_checkpoint, keep_stages=("vae",),
+                         finetune_stages=("point_prior",), progress=False)
+    with pytest.raises(ValueError, match="pass --init-checkpoint"):
+        train_pointcloud(tmp_path / "f", "tiny-ft", progress=False)
+    assert not (tmp_path / "e").exists() and not (tmp_path / "f").exists()
+    train_pointcloud(tmp_path / "g", "tiny-ft", max_steps=1, init_checkpoint=tiny_checkpoint,
+                     finetune_stages=train_module.STAGES, progress=False)  # every stage fine-tuned: accepted
+    assert json.loads((tmp_path / "g" / "training.json").read_text())["stages"]["vae"]["finetuned_from"]
 
 
 def test_bad_keep_stages(tiny_checkpoint, tmp_path, monkeypatch):
@@ -244,7 +255,9 @@ def test_sharp_long_and_subsets_presets_differ_from_sharp_only_in_the_point_prio
 def test_annealed_preset_is_a_finetune_of_xlong_with_the_same_networks():
     """Only budgets change, so every stage of a finished xlong folder can be fine-tuned into it."""
     xlong, annealed = get_preset("small-fixed-h-sharp-subsets-xlong"), get_preset("small-fixed-h-sharp-annealed")
-    same_budgets = replace(annealed, vae=xlong.vae, global_prior=xlong.global_prior, point_prior=xlong.point_prior)
+    assert annealed.finetune_of == "small-fixed-h-sharp-subsets-xlong" and xlong.finetune_of is None
+    same_budgets = replace(annealed, vae=xlong.vae, global_prior=xlong.global_prior, point_prior=xlong.point_prior,
+                           finetune_of=None)
     assert same_budgets == xlong
     for stage in ("vae", "global_prior", "point_prior"):
         budget = getattr(annealed, stage)
