@@ -16,7 +16,7 @@ PointCloudPresetName = Literal["tiny", "small", "small-fixed-h", "small-fixed-h-
                               "small-local", "small-local-prior", "small-fixed-h-sharp",
                               "small-fixed-h-sharp-long", "small-fixed-h-sharp-subsets",
                               "small-fixed-h-sharp-subsets-long", "small-fixed-h-sharp-subsets-xlong",
-                              "small-fixed-h-sharp-annealed", "base"]
+                              "small-fixed-h-sharp-annealed", "small-fixed-h-sharp-means", "base"]
 StageName = Literal["vae", "global_prior", "point_prior"]
 # The object each room type of the brief gets (the issue's room-objects step).
 ROOM_OBJECTS: dict[str, str] = {
@@ -47,7 +47,8 @@ class TrainPointCloudParams(FlowParams):
         "points), small-fixed-h-sharp-subsets-long (that prior's cosine stretched to 30,000 steps), "
         "small-fixed-h-sharp-subsets-xlong (stretched again, to 50,000), small-fixed-h-sharp-annealed (a fine-tune of "
         "a finished xlong folder with --finetune-stages: the VAE annealed on a cosine, then both priors over it: the shipped checkpoint), "
-        "base (GPU)")
+        "small-fixed-h-sharp-means (from a finished annealed folder: its VAE kept, its point prior fine-tuned on the latent "
+        "points' posterior means instead of samples, the global prior trained anew), base (GPU)")
     max_steps: int | None = Field(None, ge=1, le=1_000_000, description="override every stage's number of steps")
     seed: int = seed_field()
     mixed_precision: MixedPrecision = "no"
@@ -92,8 +93,9 @@ class EvaluatePointCloudParams(PointCloudSampling):
     num_points: int = Field(2048, ge=16, le=10_000, description="points per cloud for the Chamfer metrics")
     emd_points: int = Field(512, ge=0, le=2048, description="points per cloud for exact EMD (0 skips EMD)")
     refine_per_category: int = Field(4, ge=0, le=100, description="clouds refined per category for mesh quality")
-    breakdown: bool = Field(False, description="also measure validation shapes, their VAE reconstructions and the point "
-                            "prior given their global latents against the same held-out shapes (which stage loses)")
+    breakdown: bool = Field(False, description="also measure validation shapes, their VAE reconstructions (from the "
+                            "posterior means and from a posterior sample) and the point prior given their global latents "
+                            "against the same held-out shapes (which stage loses)")
     write_metrics: bool = Field(False, description="write metrics.json into the checkpoint folder")
     output_root: str = Field("outputs", description="run folders are created here")
 

@@ -77,7 +77,8 @@ def stage_breakdown(gen: PointCloudGenerator, categories: Sequence[str], per_cat
     """Where the distance to the held-out shapes comes from, per category (CD metrics against the test split).
 
     Rows: ``real`` (validation shapes: the floor at this sample size), ``reconstruction`` (validation shapes
-    encoded to posterior means and decoded: the VAE's part), ``point_prior`` (their global latents encoded, the
+    encoded to posterior means and decoded: the VAE's part), ``posterior_sample`` (their point latents a draw of
+    the posterior instead of its mean: the best a point prior that learns posterior samples decodes to), ``point_prior`` (their global latents encoded, the
     point latents from the point prior: the VAE's and the point prior's part). The full generation's row is
     the evaluation itself; what it adds to ``point_prior`` belongs to the global prior.
     """
@@ -89,6 +90,7 @@ def stage_breakdown(gen: PointCloudGenerator, categories: Sequence[str], per_cat
         real, reference = val.points[val.labels == c], test.points[test.labels == c]
         rows = {"real": real,
                 "reconstruction": gen.reconstruct(real).points,
+                "posterior_sample": gen.reconstruct(real, posterior_sample=True, seed=seed + 1000 * k).points,
                 "point_prior": gen.reconstruct(real, prior_points=True, num_inference_steps=steps, sampler=sampler,
                                                seed=seed + 1000 * k).points}
         out[cat] = {name: distribution_metrics(np.stack([normalize(p)[0] for p in clouds]), reference, 0, seed)

@@ -174,8 +174,8 @@ class PointCloudGenerator(DiffusionGenerator):
         return z_mu * self.model.z_scale, h_mu * self.model.h_scale
 
     @torch.no_grad()
-    def reconstruct(self, clouds: np.ndarray, *, prior_points: bool = False, num_inference_steps: int = 25,
-                    sampler: str = "dpmsolver++", seed: int = 0) -> PointCloudOutput:
+    def reconstruct(self, clouds: np.ndarray, *, prior_points: bool = False, posterior_sample: bool = False,
+                    num_inference_steps: int = 25, sampler: str = "dpmsolver++", seed: int = 0) -> PointCloudOutput:
         """Normalised clouds (B, N, 3) through the VAE: encoded to posterior means and decoded.
 
         With ``prior_points`` only the global latent is encoded and the point latents come from the point
@@ -188,7 +188,11 @@ class PointCloudGenerator(DiffusionGenerator):
             raise ValueError(f"clouds must be finite (B, N, 3), got shape {arr.shape}")
         check_batch("clouds", len(arr), MAX_SHAPES)
         x = torch.from_numpy(arr).to(self.device)
-        z_mu, _, h_mu, _ = self.model.vae.encode(x)
+        z_mu, _, h_mu, h_logvar = self.model.vae.encode(x)
+        if prior_points and posterior_sample:
+            raise ValueError("prior_points and posterior_sample both choose the point latents; pass one of them")
+        if posterior_sample:
+            h_mu = h_mu + (0.5 * h_logvar).exp() * self.noise(tuple(h_mu.shape), seed)[1].to(h_mu)
         z, h = z_mu * self.model.z_scale, h_mu * self.model.h_scale
         if prior_points:
             self.check_call(num_inference_steps, sampler, 1.0, seed)

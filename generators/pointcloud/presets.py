@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from .losses import POINT_PRIOR_TARGETS
 from .shapes import CATEGORIES
+
+STAGES: tuple[str, ...] = ("vae", "global_prior", "point_prior")  # trained in this order (train.train_pointcloud)
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,15 @@ class PointCloudPreset:
     point_local_k: int | None = None  # the point prior's own k (None: local_k), so the prior alone can change
     point_prior_points: int = 0  # latent points per shape in a point-prior batch, drawn from all stored ones (0: a fixed num_points)
     finetune_of: str | None = None  # budgets of a fine-tune of a finished folder of this preset (None: from scratch)
+    scratch_stages: tuple[str, ...] = ()  # with finetune_of: stages whose budget is a full one, which may train from scratch
+    point_prior_target: str = "sample"  # the point prior learns q(h | x, z)'s samples (LION) or its means ("mean")
+
+    def __post_init__(self) -> None:
+        if self.point_prior_target not in POINT_PRIOR_TARGETS:
+            raise ValueError(f"point_prior_target must be one of {POINT_PRIOR_TARGETS}, got {self.point_prior_target!r}")
+        unknown = [s for s in self.scratch_stages if s not in STAGES]
+        if unknown or (self.scratch_stages and self.finetune_of is None):
+            raise ValueError(f"scratch_stages names stages of a fine-tune preset (finetune_of set) among {STAGES}; got {list(self.scratch_stages)} with finetune_of={self.finetune_of!r}")
 
 
 PRESETS: dict[str, PointCloudPreset] = {
@@ -161,6 +173,18 @@ PRESETS["small-fixed-h-sharp-annealed"] = replace(
     vae=StageBudget(4000, 16, 3e-4, 500, "cosine"),
     global_prior=StageBudget(4000, 128, 3e-4, 1000, "cosine"),
     point_prior=replace(PRESETS["small-fixed-h-sharp-subsets-xlong"].point_prior, max_steps=10000, learning_rate=3e-4))
+
+# "small-fixed-h-sharp-annealed" with the point prior learning the posterior means of the latent points instead
+# of their samples (PointPriorLoss target="mean"), fine-tuned from an annealed folder's point prior over its
+# kept VAE, and the global prior trained from scratch at the full budget of "small" over the annealed VAE's
+# latents (the fine-tune had cost chair and lamp 1-NNA: README "The VAE annealed"):
+# ``--init-checkpoint <a finished annealed folder> --keep-stages vae --finetune-stages point_prior``. The decoder
+# removes noise of the VAE's spread (0.06); a prior of samples adds its own error on top of that noise, one of
+# means puts its error in the noise's place.
+PRESETS["small-fixed-h-sharp-means"] = replace(
+    PRESETS["small-fixed-h-sharp-annealed"], finetune_of="small-fixed-h-sharp-annealed", point_prior_target="mean",
+    scratch_stages=("global_prior",), global_prior=PRESETS["small"].global_prior)
+
 
 def get_preset(name: str) -> PointCloudPreset:
     """The preset called ``name``; a ValueError lists the known ones."""

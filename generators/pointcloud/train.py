@@ -26,9 +26,7 @@ from .data import PointCloudSet, load_pointflow_shapenet, procedural_split
 from .generator import PointCloudGenerator
 from .losses import GlobalPriorLoss, PointPriorLoss, PointSubsets, VAELoss
 from .model import LionModel
-from .presets import PointCloudPreset, StageBudget, get_preset
-
-STAGES: tuple[str, ...] = ("vae", "global_prior", "point_prior")
+from .presets import STAGES, PointCloudPreset, StageBudget, get_preset
 
 
 def build_model(preset: PointCloudPreset, categories: tuple[str, ...] | None = None,
@@ -203,7 +201,7 @@ def train_pointcloud(
     """
     p = get_preset(preset)
     keep, tune = check_keep_stages(keep_stages, init_checkpoint, finetune_stages)
-    untuned = [stage for stage in STAGES if stage not in keep and stage not in tune]
+    untuned = [stage for stage in STAGES if stage not in keep and stage not in tune and stage not in p.scratch_stages]
     if p.finetune_of is not None and untuned:
         raise ValueError(f"preset {preset!r} has the budgets of a fine-tune of a finished {p.finetune_of!r} folder, "
                          f"too short to train {untuned} from scratch; pass --init-checkpoint that folder and name "
@@ -243,7 +241,8 @@ def train_pointcloud(
     caption_ids = torch.arange(len(data.captions))
     run("global_prior", model.global_prior, GlobalPriorLoss(schedule, z_scale, data.captions, cond_drop_prob),
         (z_mu, z_logvar, torch.from_numpy(data.labels), caption_ids))
-    run("point_prior", model.point_prior, PointPriorLoss(schedule, z_scale, h_scale, points_per_shape=p.point_prior_points),
+    run("point_prior", model.point_prior, PointPriorLoss(schedule, z_scale, h_scale, points_per_shape=p.point_prior_points,
+                                                              target=p.point_prior_target),
         (h_mu, h_logvar, z_mu, z_logvar))
 
     PointCloudGenerator(model, diffusion).save_pretrained(output_dir, dict(model.state_dict()))

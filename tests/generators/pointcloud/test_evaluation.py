@@ -90,7 +90,8 @@ def test_stage_breakdown_rows(tiny_gen):
     metrics = evaluate_pointcloud(tiny_gen, per_category=3, num_points=48, steps=2, emd_points=0,
                                   refine_per_category=0, categories=["mug"], breakdown=True)
     rows = metrics["breakdown"]["mug"]
-    assert set(rows) == {"real", "reconstruction", "point_prior"} and set(metrics["breakdown_mean"]) == set(rows)
+    assert set(rows) == {"real", "reconstruction", "posterior_sample", "point_prior"}
+    assert set(metrics["breakdown_mean"]) == set(rows)
     c = tiny_gen.categories.index("mug")
     val = procedural_split("val", 3, 48, 0, tiny_gen.categories)
     test = procedural_split("test", 3, 48, 0, tiny_gen.categories)
@@ -107,5 +108,14 @@ def test_stage_breakdown_rows(tiny_gen):
     a = tiny_gen.reconstruct(real, prior_points=True, num_inference_steps=2, seed=3).points
     b = tiny_gen.reconstruct(real, prior_points=True, num_inference_steps=2, seed=3).points
     assert np.array_equal(a, b) and not np.allclose(a, decoded, atol=1e-3)
+    drawn = tiny_gen.reconstruct(real, posterior_sample=True, seed=0).points
+    assert rows["posterior_sample"] == distribution_metrics(unit(drawn), ref, 0, 0)
+    with torch.no_grad():  # h_mu + sigma * eps with the seed's noise, then decoded
+        z, _, h, h_logvar = tiny_gen.model.vae.encode(torch.from_numpy(real))
+        eps = torch.randn(h.shape, generator=torch.Generator().manual_seed(0))
+        np.testing.assert_allclose(drawn, tiny_gen.model.vae.decode(h + (0.5 * h_logvar).exp() * eps, z).numpy(), atol=1e-5)
+    assert not np.allclose(drawn, decoded, atol=1e-3)
+    with pytest.raises(ValueError, match="pass one of them"):
+        tiny_gen.reconstruct(real, prior_points=True, posterior_sample=True)
     with pytest.raises(ValueError, match="clouds must be finite"):
         tiny_gen.reconstruct(np.full((1, 8, 3), np.nan, np.float32))

@@ -158,6 +158,19 @@ def test_bad_finetune_stages(tiny_checkpoint, tmp_path, monkeypatch):
     train_pointcloud(tmp_path / "g", "tiny-ft", max_steps=1, init_checkpoint=tiny_checkpoint,
                      finetune_stages=train_module.STAGES, progress=False)  # every stage fine-tuned: accepted
     assert json.loads((tmp_path / "g" / "training.json").read_text())["stages"]["vae"]["finetuned_from"]
+    # scratch_stages: a stage with a full budget inside a fine-tune preset may train from scratch
+    monkeypatch.setitem(PRESETS, "tiny-ft-g", replace(PRESETS["tiny"], finetune_of="tiny", scratch_stages=("global_prior",)))
+    train_pointcloud(tmp_path / "h", "tiny-ft-g", max_steps=1, init_checkpoint=tiny_checkpoint, keep_stages=("vae",),
+                     finetune_stages=("point_prior",), progress=False)
+    stages = json.loads((tmp_path / "h" / "training.json").read_text())["stages"]
+    assert "finetuned_from" not in stages["global_prior"] and stages["global_prior"]["steps"] == 1
+    with pytest.raises(ValueError, match="fine-tune of a finished 'tiny' folder.*\\['point_prior'\\]"):
+        train_pointcloud(tmp_path / "i", "tiny-ft-g", init_checkpoint=tiny_checkpoint, keep_stages=("vae",),
+                         progress=False)
+    with pytest.raises(ValueError, match="scratch_stages names stages of a fine-tune preset"):
+        replace(PRESETS["tiny"], scratch_stages=("global_prior",))  # without finetune_of
+    with pytest.raises(ValueError, match="scratch_stages names stages"):
+        replace(PRESETS["tiny"], finetune_of="tiny", scratch_stages=("decoder",))
 
 
 def test_bad_keep_stages(tiny_checkpoint, tmp_path, monkeypatch):
@@ -263,6 +276,48 @@ def test_annealed_preset_is_a_finetune_of_xlong_with_the_same_networks():
         budget = getattr(annealed, stage)
         assert budget.lr_schedule == "cosine" and budget.learning_rate < getattr(xlong, stage).learning_rate
     assert build_model_configs(annealed) == build_model_configs(xlong)
+
+
+def test_point_prior_target_mean_trains_on_the_posterior_means(monkeypatch):
+    """target="mean": the clean latents the diffusion loss noises are h_mu * h_scale; "sample": posterior draws."""
+    import generators.pointcloud.losses as losses_module
+    from generators.core.schedules import NoiseSchedule
+
+    clean: list[torch.Tensor] = []
+
+    class RecordingLoss:  # stands in for the core DiffusionLoss and records its clean input x0
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __call__(self, net, x0, cond, generator=None):
+            clean.append(x0)
+            return x0.sum() * 0
+
+    monkeypatch.setattr(losses_module, "DiffusionLoss", RecordingLoss)
+    schedule = NoiseSchedule.create("linear", 1000)
+    h_mu = torch.randn(2, 30, 4, generator=torch.Generator().manual_seed(0))
+    h_logvar = torch.zeros_like(h_mu)  # std 1: a sample lies far from its mean
+    z = torch.zeros(2, 8)
+    for target in ("mean", "sample"):
+        losses_module.PointPriorLoss(schedule, 1.0, 2.0, target=target)(
+            None, h_mu, h_logvar, z, z.clone(), generator=torch.Generator().manual_seed(1))
+    assert torch.equal(clean[0], h_mu * 2.0)
+    assert (clean[1] - h_mu * 2.0).abs().mean() > 1.0  # a posterior draw, scaled: about 2 * 0.8 away
+    with pytest.raises(ValueError, match="target must be one of"):
+        losses_module.PointPriorLoss(schedule, 1.0, 1.0, target="median")
+    with pytest.raises(ValueError, match="point_prior_target must be one of"):
+        replace(PRESETS["tiny"], point_prior_target="median")
+
+
+def test_means_preset_is_a_finetune_of_annealed_with_a_full_global_prior():
+    """The annealed networks: an annealed folder's VAE is kept, its point prior fine-tuned on the means, and the
+    global prior trains from scratch at the full budget of "small"."""
+    annealed, means = get_preset("small-fixed-h-sharp-annealed"), get_preset("small-fixed-h-sharp-means")
+    assert means.finetune_of == "small-fixed-h-sharp-annealed" and means.point_prior_target == "mean"
+    assert means.scratch_stages == ("global_prior",) and means.global_prior == PRESETS["small"].global_prior
+    assert replace(means, finetune_of=annealed.finetune_of, point_prior_target="sample", scratch_stages=(),
+                   global_prior=annealed.global_prior) == annealed
+    assert build_model_configs(means) == build_model_configs(annealed)
 
 
 def build_model_configs(preset):
