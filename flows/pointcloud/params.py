@@ -46,9 +46,9 @@ class TrainPointCloudParams(FlowParams):
         "learning-rate decay), small-fixed-h-sharp-subsets (that prior on batches of 64 shapes x 128 random latent "
         "points), small-fixed-h-sharp-subsets-long (that prior's cosine stretched to 30,000 steps), "
         "small-fixed-h-sharp-subsets-xlong (stretched again, to 50,000), small-fixed-h-sharp-annealed (a fine-tune of "
-        "a finished xlong folder with --finetune-stages: the VAE annealed on a cosine, then both priors over it: the shipped checkpoint), "
+        "a finished xlong folder with --finetune-stages: the VAE annealed on a cosine, then both priors over it), "
         "small-fixed-h-sharp-means (from a finished annealed folder: its VAE kept, its point prior fine-tuned on the latent "
-        "points' posterior means instead of samples, the global prior trained anew), base (GPU)")
+        "points' posterior means instead of samples, the global prior trained anew: the shipped checkpoint), base (GPU)")
     max_steps: int | None = Field(None, ge=1, le=1_000_000, description="override every stage's number of steps")
     seed: int = seed_field()
     mixed_precision: MixedPrecision = "no"

@@ -78,7 +78,7 @@ def test_train_flow_keeps_stages_and_evaluate_flow_breaks_down(trained, tmp_path
         checkpoint=again["checkpoint"], per_category=2, num_points=48, emd_points=0, refine_per_category=0,
         num_inference_steps=2, breakdown=True, output_root=str(root / "runs")))["metrics"]
     assert set(metrics["breakdown"]) == {"chair", "table", "mug"}
-    assert set(metrics["breakdown_mean"]) == {"real", "reconstruction", "point_prior"}
+    assert set(metrics["breakdown_mean"]) == {"real", "reconstruction", "posterior_sample", "point_prior"}
     with pytest.raises(ValueError, match="keep_stages"):
         TrainPointCloudParams(keep_stages=["decoder"])
     with pytest.raises(ValueError, match="finetune_stages"):
