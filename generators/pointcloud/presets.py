@@ -54,7 +54,8 @@ class PointCloudPreset:
             raise ValueError(f"point_prior_target must be one of {POINT_PRIOR_TARGETS}, got {self.point_prior_target!r}")
         unknown = [s for s in self.scratch_stages if s not in STAGES]
         if unknown or (self.scratch_stages and self.finetune_of is None):
-            raise ValueError(f"scratch_stages names stages of a fine-tune preset (finetune_of set) among {STAGES}; got {list(self.scratch_stages)} with finetune_of={self.finetune_of!r}")
+            raise ValueError(f"scratch_stages names stages of a fine-tune preset (finetune_of set) among {STAGES}; "
+                             f"got {list(self.scratch_stages)} with finetune_of={self.finetune_of!r}")
 
 
 PRESETS: dict[str, PointCloudPreset] = {
@@ -180,8 +181,9 @@ PRESETS["small-fixed-h-sharp-annealed"] = replace(
 # kept VAE, and the global prior trained from scratch at the full budget of "small" over the annealed VAE's
 # latents (the fine-tune had cost chair and lamp 1-NNA: README "The VAE annealed"):
 # ``--init-checkpoint <a finished annealed folder> --keep-stages vae --finetune-stages point_prior``. The decoder
-# removes noise of the VAE's spread (0.06); a prior of samples adds its own error on top of that noise, one of
-# means puts its error in the noise's place. Trained that way and evaluated (README: "The point prior learns the
+# removes noise of the VAE's spread (0.06) only in part (decoded posterior samples land 3.9x as far from their
+# shelves as decoded means); a prior of samples adds its own error on top of that noise, one of means puts its
+# error in the noise's place. Trained that way and evaluated (README: "The point prior learns the
 # posterior means"): mean 1-NNA-CD 0.641 (worst 0.797 shelf), COV-CD 0.554 (worst 0.50), the shipped checkpoint;
 # --breakdown puts the gain in the global prior (chair, lamp), the point prior given z staying at 0.66.
 PRESETS["small-fixed-h-sharp-means"] = replace(

@@ -309,6 +309,23 @@ def test_point_prior_target_mean_trains_on_the_posterior_means(monkeypatch):
         replace(PRESETS["tiny"], point_prior_target="median")
 
 
+def test_the_preset_target_reaches_the_point_prior_loss(tiny_checkpoint, tmp_path, monkeypatch):
+    targets: list[str] = []
+    original = train_module.PointPriorLoss.__call__
+
+    def spy(self, *args, **kwargs):
+        targets.append(self.target)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(train_module.PointPriorLoss, "__call__", spy)
+    monkeypatch.setitem(PRESETS, "tiny-means", replace(PRESETS["tiny"], point_prior_target="mean"))
+    out = tmp_path / "means"
+    train_pointcloud(out, "tiny-means", max_steps=1, progress=False, init_checkpoint=tiny_checkpoint,
+                     keep_stages=("vae", "global_prior"))
+    assert targets == ["mean"]
+    assert json.loads((out / "training.json").read_text())["preset_config"]["point_prior_target"] == "mean"
+
+
 def test_means_preset_is_a_finetune_of_annealed_with_a_full_global_prior():
     """The annealed networks: an annealed folder's VAE is kept, its point prior fine-tuned on the means, and the
     global prior trains from scratch at the full budget of "small"."""
