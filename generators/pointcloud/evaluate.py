@@ -80,8 +80,8 @@ def stage_breakdown(gen: PointCloudGenerator, categories: Sequence[str], per_cat
     encoded to posterior means and decoded: the VAE's part), ``posterior_sample`` (their point latents a draw
     of the posterior instead of its mean: the best a point prior that learns posterior samples decodes to),
     ``point_prior`` (their global latents encoded, the point latents from the point prior: the VAE's and the
-    point prior's part). The full generation's row is
-    the evaluation itself; what it adds to ``point_prior`` belongs to the global prior.
+    point prior's part). The full generation's row is the evaluation itself; what it adds to ``point_prior``
+    belongs to the global prior.
     """
     val = procedural_split("val", per_category, num_points, seed, gen.categories)
     test = procedural_split("test", per_category, num_points, seed, gen.categories)

@@ -139,7 +139,9 @@ class PointPriorLoss:
             rows = torch.arange(h_mu.shape[0], device=h_mu.device)[:, None]
             h_mu, h_logvar = h_mu[rows, pick], h_logvar[rows, pick]
         z = reparameterize(z_mu, z_logvar, generator) * self.z_scale  # (B, Dz)
-        h = (reparameterize(h_mu, h_logvar, generator) if self.target == "sample" else h_mu) * self.h_scale  # (B, N, 3 + d)
+        if self.target == "sample":
+            h_mu = reparameterize(h_mu, h_logvar, generator)
+        h = h_mu * self.h_scale  # (B, N, 3 + d)
         return DiffusionLoss(self.schedule, self.prediction_type)(net, h, z, generator=generator)
 
 

@@ -241,9 +241,9 @@ def train_pointcloud(
     caption_ids = torch.arange(len(data.captions))
     run("global_prior", model.global_prior, GlobalPriorLoss(schedule, z_scale, data.captions, cond_drop_prob),
         (z_mu, z_logvar, torch.from_numpy(data.labels), caption_ids))
-    run("point_prior", model.point_prior, PointPriorLoss(schedule, z_scale, h_scale, points_per_shape=p.point_prior_points,
-                                                              target=p.point_prior_target),
-        (h_mu, h_logvar, z_mu, z_logvar))
+    point_loss = PointPriorLoss(schedule, z_scale, h_scale, points_per_shape=p.point_prior_points,
+                                target=p.point_prior_target)
+    run("point_prior", model.point_prior, point_loss, (h_mu, h_logvar, z_mu, z_logvar))
 
     PointCloudGenerator(model, diffusion).save_pretrained(output_dir, dict(model.state_dict()))
     final = results["point_prior"]
