@@ -16,7 +16,8 @@ PointCloudPresetName = Literal["tiny", "small", "small-fixed-h", "small-fixed-h-
                               "small-local", "small-local-prior", "small-fixed-h-sharp",
                               "small-fixed-h-sharp-long", "small-fixed-h-sharp-subsets",
                               "small-fixed-h-sharp-subsets-long", "small-fixed-h-sharp-subsets-xlong",
-                              "small-fixed-h-sharp-annealed", "small-fixed-h-sharp-means", "base"]
+                              "small-fixed-h-sharp-annealed", "small-fixed-h-sharp-means", "small-fixed-h-sharp-deep",
+                              "base"]
 StageName = Literal["vae", "global_prior", "point_prior"]
 # The object each room type of the brief gets (the issue's room-objects step).
 ROOM_OBJECTS: dict[str, str] = {
@@ -48,7 +49,9 @@ class TrainPointCloudParams(FlowParams):
         "small-fixed-h-sharp-subsets-xlong (stretched again, to 50,000), small-fixed-h-sharp-annealed (a fine-tune of "
         "a finished xlong folder with --finetune-stages: the VAE annealed on a cosine, then both priors over it), "
         "small-fixed-h-sharp-means (from a finished annealed folder: its VAE kept, its point prior fine-tuned on the latent "
-        "points' posterior means instead of samples, the global prior trained anew: the shipped checkpoint), base (GPU)")
+        "points' posterior means instead of samples, the global prior trained anew: the shipped checkpoint), "
+        "small-fixed-h-sharp-deep (from a finished means folder: its point prior grown from 4 to 6 blocks and "
+        "fine-tuned, the rest kept), base (GPU)")
     max_steps: int | None = Field(None, ge=1, le=1_000_000, description="override every stage's number of steps")
     seed: int = seed_field()
     mixed_precision: MixedPrecision = "no"

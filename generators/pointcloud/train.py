@@ -9,6 +9,7 @@ The loadable folder (``output_dir``) is republished at every checkpoint of every
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -98,31 +99,68 @@ def _public_config(module: nn.Module) -> dict[str, Any]:
     return {k: v for k, v in dict(module.config).items() if not k.startswith("_")}
 
 
+def _grown_depth(mine: dict[str, Any], theirs: dict[str, Any]) -> int | None:
+    """The folder's depth when the preset's configuration differs from the folder's only by more blocks, else None."""
+    if set(mine) != set(theirs) or "depth" not in mine:
+        return None
+    if any(mine[k] != theirs[k] for k in mine if k != "depth") or not int(mine["depth"]) > int(theirs["depth"]):
+        return None
+    return int(theirs["depth"])
+
+
+def _load_grown(module: nn.Module, state: dict[str, torch.Tensor], depth: int, stage: str) -> None:
+    """Load a shallower network's ``state`` into ``module``: every parameter but those of blocks ``depth`` and up.
+
+    The blocks left out keep their initialisation, in which :class:`~generators.pointcloud.model.AdaBlock`'s
+    zero ``fc2`` makes each the identity, so the grown network computes exactly what the folder's did and training
+    starts there (Net2DeeperNet, Chen et al. 2016: a network deepened by identity layers).
+    """
+    result = module.load_state_dict(state, strict=False)
+    added = re.compile(r"(^|\.)blocks\.(\d+)\.")
+    stray = [k for k in result.missing_keys if not ((m := added.search(k)) and int(m.group(2)) >= depth)]
+    if stray or result.unexpected_keys:
+        raise ValueError(f"finetune_stages: the {stage} of the folder does not match the first {depth} blocks of the "
+                         f"preset's; missing {stray}, unexpected {result.unexpected_keys}")
+
+
 def load_kept_stages(model: LionModel, init_checkpoint: str | os.PathLike, keep: tuple[str, ...],
-                     finetune: tuple[str, ...] = ()) -> None:
+                     finetune: tuple[str, ...] = ()) -> dict[str, int]:
     """Copy the weights of the stages in ``keep`` and ``finetune`` (and, with a kept VAE, its latent scales) from a
     published folder; the kept ones are frozen, the fine-tuned ones then train from these weights.
 
     Every such stage must have the same configuration in the folder and in the preset, and the folder the same
-    categories, so the copied networks are exactly those the preset would have trained.
+    categories, so the copied networks are exactly those the preset would have trained. One exception: a
+    fine-tuned stage may be deeper than the folder's (``depth`` is the only difference); it is grown, the folder's
+    blocks copied and the added ones starting as identities (:func:`_load_grown`).
+
+    Returns:
+        ``{stage: the folder's depth}`` for every grown stage.
     """
     init = PointCloudGenerator.from_pretrained(Path(init_checkpoint)).model
     if init.categories != model.categories:
         raise ValueError(f"init_checkpoint's categories {init.categories} differ from the training data's "
                          f"{model.categories}; take stages only from a folder trained on the same categories")
+    grown: dict[str, int] = {}
     for stage in keep + finetune:
         option = "keep_stages" if stage in keep else "finetune_stages"
         mine, theirs = _public_config(getattr(model, stage)), _public_config(getattr(init, stage))
-        if mine != theirs:
+        depth = _grown_depth(mine, theirs) if mine != theirs and stage in finetune else None
+        if mine != theirs and depth is None:
             diff = {k: (theirs.get(k), mine.get(k)) for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)}
             raise ValueError(f"{option}: the {stage} of {init_checkpoint} differs from the preset's "
-                             f"(folder, preset): {diff}; name only the stages the preset shares with that folder")
-        getattr(model, stage).load_state_dict(getattr(init, stage).state_dict(), strict=True)
+                             f"(folder, preset): {diff}; name only the stages the preset shares with that folder "
+                             "(a fine-tuned stage may only be deeper)")
+        if depth is None:
+            getattr(model, stage).load_state_dict(getattr(init, stage).state_dict(), strict=True)
+        else:
+            _load_grown(getattr(model, stage), getattr(init, stage).state_dict(), depth, stage)
+            grown[stage] = depth
         if stage in keep:
             getattr(model, stage).eval()
     if "vae" in keep:
         model.z_scale.copy_(init.z_scale)
         model.h_scale.copy_(init.h_scale)
+    return grown
 
 
 def training_data(preset: PointCloudPreset, seed: int, data_root: str | os.PathLike | None) -> PointCloudSet:
@@ -218,8 +256,7 @@ def train_pointcloud(
     t0 = time.perf_counter()
 
     configs = {s: stage_config(getattr(p, s), *args) for s in STAGES}
-    if keep or tune:
-        load_kept_stages(model, init_checkpoint, keep, tune)  # type: ignore[arg-type]
+    grown = load_kept_stages(model, init_checkpoint, keep, tune) if keep or tune else {}  # type: ignore[arg-type]
 
     def run(name: str, module: nn.Module, loss: Callable, batches: Any) -> None:
         if name in keep:
@@ -252,6 +289,7 @@ def train_pointcloud(
                            "preset": preset, "preset_config": asdict(p), "seconds_total_this_run": round(time.perf_counter() - t0, 1),
                            "stages": {s: {"kept_from": str(init_checkpoint)} if s in keep else
                                       {**({"finetuned_from": str(init_checkpoint)} if s in tune else {}),
+                                       **({"grown_from_depth": grown[s]} if s in grown else {}),
                                        "train_config": asdict(configs[s]), "steps": r.steps, "resumed_from": r.resumed_from,
                                        "seconds_this_run": round(r.seconds, 1),
                                        "final_loss_mean_last_100": float(np.mean(r.losses[-100:])) if r.losses else None}

@@ -340,3 +340,55 @@ def test_means_preset_is_a_finetune_of_annealed_with_a_full_global_prior():
 def build_model_configs(preset):
     model = train_module.build_model(preset)
     return {stage: dict(getattr(model, stage).config) for stage in train_module.STAGES}
+
+
+def test_a_deeper_finetuned_point_prior_is_grown_from_the_folders(tiny_checkpoint, tmp_path, monkeypatch):
+    """A fine-tuned stage one block deeper than the folder's: its first block is copied, the added one is the identity,
+    so training starts from exactly the folder's predictions; the record names the folder's depth."""
+    started: dict[str, torch.Tensor] = {}
+    run_stage = train_module._run_stage
+    old = PointCloudGenerator.from_pretrained(tiny_checkpoint).model
+    h, t, z = torch.randn(2, 16, 4), torch.tensor([10, 700]), torch.randn(2, 8)
+
+    def spy(name, model, module, *args, **kwargs):
+        with torch.no_grad():
+            started[name] = module(h, t, z)
+        return run_stage(name, model, module, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "_run_stage", spy)
+    monkeypatch.setitem(PRESETS, "tiny-deep", replace(PRESETS["tiny"], point_depth=2))
+    out = tmp_path / "deep"
+    train_pointcloud(out, "tiny-deep", max_steps=2, progress=False, init_checkpoint=tiny_checkpoint,
+                     keep_stages=("vae", "global_prior"), finetune_stages=("point_prior",))
+    with torch.no_grad():
+        assert torch.equal(started["point_prior"], old.point_prior(h, t, z))  # the folder's network, to the bit
+    new = PointCloudGenerator.from_pretrained(out).model
+    assert new.point_prior.config.depth == 2 and len(new.point_prior.net.blocks) == 2
+    assert new.point_prior.net.blocks[1].fc2.weight.abs().sum() > 0  # the added block trained
+    record = json.loads((out / "training.json").read_text())
+    assert record["stages"]["point_prior"]["grown_from_depth"] == 1
+    assert "grown_from_depth" not in record["stages"]["vae"]
+
+
+def test_only_a_finetuned_stage_grows_and_only_in_depth(tiny_checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setitem(PRESETS, "tiny-deep", replace(PRESETS["tiny"], point_depth=2))
+    with pytest.raises(ValueError, match="keep_stages: the point_prior .* differs.*'depth': \\(1, 2\\)"):
+        train_pointcloud(tmp_path / "a", "tiny-deep", init_checkpoint=tiny_checkpoint, progress=False,
+                         keep_stages=("vae", "point_prior"))  # a kept stage cannot grow
+    monkeypatch.setitem(PRESETS, "tiny-deep-wide", replace(PRESETS["tiny"], point_depth=2, point_hidden=24))
+    with pytest.raises(ValueError, match="finetune_stages: the point_prior .* differs.*'hidden': \\(16, 24\\)"):
+        train_pointcloud(tmp_path / "b", "tiny-deep-wide", init_checkpoint=tiny_checkpoint, progress=False,
+                         keep_stages=("vae", "global_prior"), finetune_stages=("point_prior",))
+    with pytest.raises(ValueError, match="may only be deeper"):  # shallower than the folder: refused
+        big = tmp_path / "big"
+        train_pointcloud(big, "tiny-deep", max_steps=1, init_checkpoint=tiny_checkpoint, progress=False,
+                         keep_stages=("vae", "global_prior"), finetune_stages=("point_prior",))
+        train_pointcloud(tmp_path / "c", "tiny", init_checkpoint=big, progress=False,
+                         keep_stages=("vae", "global_prior"), finetune_stages=("point_prior",))
+
+
+def test_deep_preset_is_means_with_a_deeper_point_prior():
+    means, deep = get_preset("small-fixed-h-sharp-means"), get_preset("small-fixed-h-sharp-deep")
+    assert deep.finetune_of == "small-fixed-h-sharp-means" and deep.point_depth == 6 > means.point_depth
+    assert replace(deep, finetune_of=means.finetune_of, point_depth=means.point_depth, scratch_stages=means.scratch_stages,
+                   point_prior=means.point_prior) == means
