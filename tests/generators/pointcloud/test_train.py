@@ -379,10 +379,10 @@ def test_only_a_finetuned_stage_grows_and_only_in_depth(tiny_checkpoint, tmp_pat
     with pytest.raises(ValueError, match="finetune_stages: the point_prior .* differs.*'hidden': \\(16, 24\\)"):
         train_pointcloud(tmp_path / "b", "tiny-deep-wide", init_checkpoint=tiny_checkpoint, progress=False,
                          keep_stages=("vae", "global_prior"), finetune_stages=("point_prior",))
+    big = tmp_path / "big"
+    train_pointcloud(big, "tiny-deep", max_steps=1, init_checkpoint=tiny_checkpoint, progress=False,
+                     keep_stages=("vae", "global_prior"), finetune_stages=("point_prior",))
     with pytest.raises(ValueError, match="may only be deeper"):  # shallower than the folder: refused
-        big = tmp_path / "big"
-        train_pointcloud(big, "tiny-deep", max_steps=1, init_checkpoint=tiny_checkpoint, progress=False,
-                         keep_stages=("vae", "global_prior"), finetune_stages=("point_prior",))
         train_pointcloud(tmp_path / "c", "tiny", init_checkpoint=big, progress=False,
                          keep_stages=("vae", "global_prior"), finetune_stages=("point_prior",))
 
@@ -392,3 +392,17 @@ def test_deep_preset_is_means_with_a_deeper_point_prior():
     assert deep.finetune_of == "small-fixed-h-sharp-means" and deep.point_depth == 6 > means.point_depth
     assert replace(deep, finetune_of=means.finetune_of, point_depth=means.point_depth, scratch_stages=means.scratch_stages,
                    point_prior=means.point_prior) == means
+
+
+def test_growing_refuses_a_state_that_is_not_the_first_blocks(tiny_checkpoint):
+    """Only the added blocks may be missing from the folder's state: any other missing or extra key is an error."""
+    old = PointCloudGenerator.from_pretrained(tiny_checkpoint).model.point_prior
+    deeper = train_module.build_model(replace(PRESETS["tiny"], point_depth=2)).point_prior
+    state = dict(old.state_dict())
+    train_module._load_grown(deeper, state, 1, "point_prior")  # the folder's block and the rest: accepted
+    assert torch.equal(deeper.net.inp.weight, old.net.inp.weight)
+    without_inp = {k: v for k, v in state.items() if k != "net.inp.weight"}
+    with pytest.raises(ValueError, match="first 1 blocks.*missing \\['net.inp.weight'\\]"):
+        train_module._load_grown(deeper, without_inp, 1, "point_prior")
+    with pytest.raises(ValueError, match="unexpected \\['extra'\\]"):
+        train_module._load_grown(deeper, {**state, "extra": torch.zeros(1)}, 1, "point_prior")
