@@ -196,7 +196,7 @@ PRESETS["small-fixed-h-sharp-means"] = replace(
 # means folder's point prior and only has to learn what the new depth adds. --breakdown put the limit in the point
 # prior given z (shelf 0.80, mug 0.81, bathtub 0.73 against reconstructions 0.45-0.70), whichever target it
 # learned, and longer training had moved that row by only 0.03-0.04 per 20,000 steps. Its budget is a fine-tune's:
-# 5,000 steps on a cosine from 5e-4 (a 6-block step took 0.6 s on two threads). Trained that way and evaluated
+# 5,000 steps on a cosine from 5e-4 (a 6-block step took 0.68 s on two threads). Trained that way and evaluated
 # (README: "A deeper point prior"): mean 1-NNA-CD 0.634 (worst 0.781 shelf) against 0.641 (0.797), every category
 # within 3 of its 64 shapes of the shipped one, COV-CD 0.551 against 0.554: within the noise, and slower to sample,
 # so not shipped.
