@@ -187,10 +187,10 @@ class PointCloudGenerator(DiffusionGenerator):
         if arr.ndim != 3 or arr.shape[-1] != 3 or not np.isfinite(arr).all():
             raise ValueError(f"clouds must be finite (B, N, 3), got shape {arr.shape}")
         check_batch("clouds", len(arr), MAX_SHAPES)
-        x = torch.from_numpy(arr).to(self.device)
-        z_mu, _, h_mu, h_logvar = self.model.vae.encode(x)
         if prior_points and posterior_sample:
             raise ValueError("prior_points and posterior_sample both choose the point latents; pass one of them")
+        x = torch.from_numpy(arr).to(self.device)
+        z_mu, _, h_mu, h_logvar = self.model.vae.encode(x)
         if posterior_sample:
             h_mu = h_mu + (0.5 * h_logvar).exp() * self.noise(tuple(h_mu.shape), seed)[1].to(h_mu)
         z, h = z_mu * self.model.z_scale, h_mu * self.model.h_scale

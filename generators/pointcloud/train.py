@@ -144,12 +144,15 @@ def load_kept_stages(model: LionModel, init_checkpoint: str | os.PathLike, keep:
     for stage in keep + finetune:
         option = "keep_stages" if stage in keep else "finetune_stages"
         mine, theirs = _public_config(getattr(model, stage)), _public_config(getattr(init, stage))
-        depth = _grown_depth(mine, theirs) if mine != theirs and stage in finetune else None
-        if mine != theirs and depth is None:
-            diff = {k: (theirs.get(k), mine.get(k)) for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)}
-            raise ValueError(f"{option}: the {stage} of {init_checkpoint} differs from the preset's "
-                             f"(folder, preset): {diff}; name only the stages the preset shares with that folder "
-                             "(a fine-tuned stage may only be deeper)")
+        depth = None
+        if mine != theirs:
+            depth = _grown_depth(mine, theirs) if stage in finetune else None
+            if depth is None:
+                diff = {k: (theirs.get(k), mine.get(k)) for k in sorted(set(mine) | set(theirs))
+                        if mine.get(k) != theirs.get(k)}
+                raise ValueError(f"{option}: the {stage} of {init_checkpoint} differs from the preset's "
+                                 f"(folder, preset): {diff}; name only the stages the preset shares with that folder "
+                                 "(a fine-tuned stage may only be deeper)")
         if depth is None:
             getattr(model, stage).load_state_dict(getattr(init, stage).state_dict(), strict=True)
         else:
